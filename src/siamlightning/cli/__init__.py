@@ -1,0 +1,1 @@
+"""Hydra entry points: ``siamlightning-train``, ``-eval``, ``-track``, ``-prep``."""

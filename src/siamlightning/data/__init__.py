@@ -1,0 +1,34 @@
+"""Datasets: the data model, the readers of each layout, and the training pair pipeline."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+from typing import Any
+
+from siamlightning.data.sequences import Sequence, SequenceIndex
+
+__all__ = ["Sequence", "SequenceIndex", "available_sources", "open_dataset"]
+
+
+def available_sources() -> list[str]:
+    """Names accepted by `open_dataset` (one per module in `siamlightning.data.sources`)."""
+    from siamlightning.data import sources
+
+    return sorted(m.name for m in pkgutil.iter_modules(sources.__path__) if not m.name.startswith("_"))
+
+
+def open_dataset(
+    name: str, root: str | Path | None = None, split: str | None = None, **options: Any
+) -> SequenceIndex:
+    """Read dataset ``name`` (a source module) from its top folder ``root`` as distributed."""
+    names = available_sources()
+    if name not in names:
+        raise ValueError(f"unknown dataset source {name!r}; available: {', '.join(names)}")
+    module = importlib.import_module(f"siamlightning.data.sources.{name}")
+    if root is not None:
+        root = Path(root).expanduser()
+        if not root.exists():
+            raise FileNotFoundError(f"dataset {name!r}: root folder {root} does not exist")
+    return module.load(root, split=split, **options)

@@ -1,0 +1,186 @@
+"""The one data model: `Sequence` (one annotated video) and `SequenceIndex` (a dataset of them).
+
+Boxes are ``x, y, w, h`` float pixels with ``(x, y)`` the top-left corner and the right edge at
+``x + w``; absent or unannotated frames hold NaN. Images are RGB uint8 ``(H, W, 3)``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Sequence as SeqLike
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from siamlightning.data.io import read_image, read_mask
+from siamlightning.errors import DataError
+
+
+@runtime_checkable
+class FrameRenderer(Protocol):
+    """Produces frames in memory (e.g. the synthetic generator) instead of reading files."""
+
+    def frame(self, i: int) -> np.ndarray:
+        """Return frame ``i`` as RGB uint8 (H, W, 3)."""
+
+    def mask(self, i: int) -> np.ndarray | None:
+        """Return the target mask of frame ``i`` as bool (H, W), or None."""
+
+
+def _flags(x: np.ndarray | SeqLike[bool] | None, n: int, what: str, name: str) -> np.ndarray:
+    if x is None:
+        return np.zeros(n, dtype=bool)
+    arr = np.asarray(x, dtype=bool).reshape(-1)
+    if arr.shape[0] != n:
+        raise DataError(f"sequence {name!r}: {what} has {arr.shape[0]} entries for {n} frames")
+    return arr
+
+
+@dataclass(eq=False)
+class Sequence:
+    """One annotated video.
+
+    Attributes:
+        name: unique name within its index.
+        frames: N frame paths (or ``synthetic://`` URIs when ``renderer`` draws them).
+        boxes: (N, 4) float64 ``x, y, w, h``; NaN rows where the target is absent/unannotated.
+        polygons: optional (N, 8) float64 rotated boxes ``x1, y1, ..., x4, y4``.
+        masks: optional N mask paths (binary or palette PNGs).
+        absent, occluded, out_of_view: (N,) bool per-frame flags.
+        meta: free-form metadata (resolution, class, attributes, source file, ...).
+        renderer: optional in-memory frame source used instead of ``frames``.
+    """
+
+    name: str
+    frames: list[str]
+    boxes: np.ndarray
+    polygons: np.ndarray | None = None
+    masks: list[str] | None = None
+    absent: np.ndarray | None = None
+    occluded: np.ndarray | None = None
+    out_of_view: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    renderer: FrameRenderer | None = None
+
+    def __post_init__(self) -> None:
+        self.frames = [str(f) for f in self.frames]
+        n = len(self.frames)
+        boxes = np.asarray(self.boxes, dtype=np.float64)
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise DataError(f"sequence {self.name!r}: boxes must be (N, 4), got {boxes.shape}")
+        if boxes.shape[0] != n:
+            src = self.meta.get("annotation_file")
+            raise DataError(
+                f"sequence {self.name!r} has {n} frames but {boxes.shape[0]} box rows",
+                path=src,
+            )
+        self.boxes = boxes
+        if self.polygons is not None:
+            poly = np.asarray(self.polygons, dtype=np.float64)
+            if poly.shape != (n, 8):
+                raise DataError(f"sequence {self.name!r}: polygons must be ({n}, 8), got {poly.shape}")
+            self.polygons = poly
+        if self.masks is not None and len(self.masks) != n:
+            raise DataError(f"sequence {self.name!r}: {len(self.masks)} masks for {n} frames")
+        self.absent = _flags(self.absent, n, "absent", self.name) | ~np.isfinite(boxes).all(axis=1)
+        self.occluded = _flags(self.occluded, n, "occluded", self.name)
+        self.out_of_view = _flags(self.out_of_view, n, "out_of_view", self.name)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def has_masks(self) -> bool:
+        """True when per-frame target masks are available."""
+        return self.masks is not None or bool(self.meta.get("has_masks", False))
+
+    @property
+    def visible(self) -> np.ndarray:
+        """(N,) bool: annotated with a positive-size box and not flagged absent."""
+        b = self.boxes
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(b).all(axis=1) & (b[:, 2] > 0) & (b[:, 3] > 0)
+        return ok & ~self.absent
+
+    def read_frame(self, i: int) -> np.ndarray:
+        """Frame ``i`` as RGB uint8 (H, W, 3); raises `FrameReadError` naming the file."""
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"sequence {self.name!r} has {len(self)} frames, asked for {i}")
+        if self.renderer is not None:
+            return self.renderer.frame(i % len(self))
+        return read_image(self.frames[i])
+
+    def read_mask(self, i: int) -> np.ndarray | None:
+        """Target mask of frame ``i`` as bool (H, W), or None when the sequence has none."""
+        if self.renderer is not None:
+            return self.renderer.mask(i % len(self))
+        if self.masks is None:
+            return None
+        return read_mask(self.masks[i])
+
+    @property
+    def uid(self) -> int:
+        """A stable 63-bit id derived from the name (used to de-duplicate across DDP ranks)."""
+        return zlib.crc32(self.name.encode()) | (zlib.adler32(self.name.encode()) << 31)
+
+
+class SequenceIndex:
+    """An ordered, picklable collection of `Sequence`s with unique names."""
+
+    def __init__(self, sequences: SeqLike[Sequence], *, name: str = "", root: str | None = None):
+        self.sequences: list[Sequence] = list(sequences)
+        self.name = name
+        self.root = root
+        self._by_name: dict[str, int] = {}
+        for k, s in enumerate(self.sequences):
+            if s.name in self._by_name:
+                raise DataError(f"dataset {name!r}: duplicate sequence name {s.name!r}")
+            self._by_name[s.name] = k
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __iter__(self) -> Iterator[Sequence]:
+        return iter(self.sequences)
+
+    def __getitem__(self, key: int | str) -> Sequence:
+        if isinstance(key, str):
+            if key not in self._by_name:
+                raise KeyError(f"dataset {self.name!r} has no sequence {key!r}")
+            return self.sequences[self._by_name[key]]
+        return self.sequences[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._by_name
+
+    def __repr__(self) -> str:
+        return f"SequenceIndex(name={self.name!r}, sequences={len(self)}, frames={self.num_frames})"
+
+    @property
+    def names(self) -> list[str]:
+        """Sequence names in order."""
+        return [s.name for s in self.sequences]
+
+    @property
+    def num_frames(self) -> int:
+        """Total number of frames over all sequences."""
+        return sum(len(s) for s in self.sequences)
+
+    def select(self, names: SeqLike[str]) -> SequenceIndex:
+        """A new index holding only ``names`` (in that order)."""
+        return SequenceIndex([self[n] for n in names], name=self.name, root=self.root)
+
+    def shard(self, rank: int, world_size: int) -> SequenceIndex:
+        """The sequences rank ``rank`` of ``world_size`` handles (balanced by frame count, no padding)."""
+        if world_size <= 1:
+            return self
+        order = sorted(range(len(self)), key=lambda k: -len(self.sequences[k]))
+        load = [0] * world_size
+        owner: dict[int, int] = {}
+        for k in order:  # longest first onto the least loaded rank: deterministic on every rank
+            r = min(range(world_size), key=lambda j: (load[j], j))
+            owner[k] = r
+            load[r] += len(self.sequences[k])
+        keep = [self.sequences[k] for k in range(len(self)) if owner[k] == rank]
+        return SequenceIndex(keep, name=self.name, root=self.root)

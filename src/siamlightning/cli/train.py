@@ -1,0 +1,110 @@
+"""``siamlightning-train``: fit a tracker with Lightning, then score it (and baselines).
+
+With no arguments this runs the CPU quick start (``experiment=quickstart``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from siamlightning.cli.common import config_dir, setup_environment
+
+setup_environment()
+
+import hydra  # noqa: E402
+import lightning as L  # noqa: E402
+import torch  # noqa: E402
+from hydra.utils import get_original_cwd, instantiate  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+
+from siamlightning.evaluation.compare import compare, open_benchmark  # noqa: E402
+from siamlightning.evaluation.report import format_table, write_metrics_json  # noqa: E402
+from siamlightning.tracking.base import StaticTracker  # noqa: E402
+from siamlightning.tracking.load import build_tracker  # noqa: E402
+
+log = logging.getLogger("siamlightning.train")
+
+
+def _instantiate_group(node: DictConfig | None) -> list[Any]:
+    if not node:
+        return []
+    return [instantiate(v) for v in node.values() if v is not None and "_target_" in v]
+
+
+def _container(node: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
+
+
+def evaluate(cfg: DictConfig, module: L.LightningModule, trainer: L.Trainer | None) -> dict:
+    """Score the trained network, the untrained one and a static box on ``cfg.evaluate``."""
+    out_dir = Path(cfg.paths.output_dir)
+    tracker_cfg = _container(cfg.tracker)
+    trained = module.net.eval()
+    trackers = {"trained": lambda: build_tracker(trained, tracker_cfg)}
+    if "untrained" in cfg.evaluate.baselines:
+        torch.manual_seed(cfg.seed)
+        untrained = instantiate(cfg.model.net).eval()
+        trackers["untrained"] = lambda: build_tracker(untrained, tracker_cfg)
+    if "static" in cfg.evaluate.baselines:
+        trackers["static"] = StaticTracker
+    base = Path(get_original_cwd())
+    benchmarks = {}
+    for key, spec in (cfg.evaluate.benchmarks or {}).items():
+        index = open_benchmark(_container(spec), base)
+        if index is not None:
+            benchmarks[spec.get("name", key)] = (index, spec.get("protocol", "otb"))
+    reports = compare(trackers, benchmarks, out_dir, progress=cfg.evaluate.progress)
+    if reports:
+        write_metrics_json(out_dir / "metrics.json", reports)
+        rows = {
+            f"{b}/{t}": {k: r["overall"][k] for k in ("success_auc", "precision_20")} | {
+                "fps": r.get("fps", float("nan")), "sequences": r["overall"].get("num_sequences")
+            }
+            for b, by_t in reports.items() for t, r in by_t.items()
+        }  # fmt: skip
+        table = format_table(rows, columns=["success_auc", "precision_20", "fps", "sequences"])
+        print(table, flush=True)
+        (out_dir / "results_table.txt").write_text(table + "\n")
+        if trainer is not None:
+            for lg in trainer.loggers:
+                flat = {f"eval/{b}/{t}/{k}": v for b, by_t in reports.items()
+                        for t, r in by_t.items() for k, v in r["overall"].items()
+                        if isinstance(v, int | float)}  # fmt: skip
+                lg.log_metrics(flat)
+    return reports
+
+
+def run(cfg: DictConfig) -> dict:
+    """Fit (unless ``train=false``) and evaluate; returns the evaluation report (rank 0)."""
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    module = instantiate(cfg.model)
+    module.export_config = {"net": _container(cfg.model.net), "tracker": _container(cfg.tracker)}
+    trainer = instantiate(
+        cfg.trainer,
+        callbacks=_instantiate_group(cfg.get("callbacks")),
+        logger=_instantiate_group(cfg.get("logger")) or False,
+    )
+    if trainer.is_global_zero:
+        for lg in trainer.loggers:
+            lg.log_hyperparams(_container(cfg))
+    if cfg.train:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    reports: dict = {}
+    if cfg.evaluate.enabled:
+        reports = evaluate(cfg, module, trainer)
+    for lg in trainer.loggers:
+        lg.finalize("success")
+    return reports
+
+
+@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point."""
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""`TrackingDataModule`: datasets from Hydra source specs -> pair loaders for train and val."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence as SeqLike
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from siamlightning.data import augment, open_dataset
+from siamlightning.data.pairs import CropJitter, PairDataset
+from siamlightning.data.sampling import EpochKeySampler, PairSampler
+from siamlightning.data.sequences import SequenceIndex
+
+
+@dataclass
+class SourceSpec:
+    """One dataset of a mix: `open_dataset(name, root, split, **options)` drawn with ``weight``."""
+
+    name: str
+    root: str | None = None
+    split: str | None = None
+    weight: float = 1.0
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def open(self) -> SequenceIndex:
+        """Read the dataset."""
+        return open_dataset(self.name, self.root, self.split, **dict(self.options))
+
+
+def _spec(s: SourceSpec | Mapping[str, Any]) -> SourceSpec:
+    if isinstance(s, SourceSpec):
+        return s
+    known = {"name", "root", "split", "weight", "options"}
+    bad = set(s) - known
+    if bad:
+        raise ValueError(f"unknown key(s) {sorted(bad)} in data source {dict(s)}; known: {sorted(known)}")
+    return SourceSpec(**{k: (dict(v) if k == "options" else v) for k, v in s.items()})
+
+
+class TrackingDataModule(L.LightningDataModule):
+    """Template/search pairs from a weighted mix of sources; each rank draws its own stream."""
+
+    def __init__(
+        self,
+        *,
+        train_sources: SeqLike[SourceSpec | Mapping[str, Any]],
+        val_sources: SeqLike[SourceSpec | Mapping[str, Any]] = (),
+        sampler: PairSampler | None = None,
+        samples_per_epoch: int = 8000,
+        val_samples: int = 256,
+        batch_size: int = 8,
+        num_workers: int = 2,
+        seed: int = 0,
+        template_size: int = 127,
+        search_size: int = 239,
+        exemplar_size: int = 127,
+        context: float = 0.5,
+        template_shift: float = 4.0,
+        template_scale: float = 0.05,
+        search_shift: float = 4.0,
+        search_scale: float = 0.05,
+        gray_prob: float = 0.0,
+        color_prob: float = 0.8,
+        blur_prob: float = 0.0,
+        pin_memory: bool = False,
+    ) -> None:
+        super().__init__()
+        self.train_specs = [_spec(s) for s in train_sources]
+        self.val_specs = [_spec(s) for s in val_sources]
+        if not self.train_specs:
+            raise ValueError("data.train_sources is empty: give at least one dataset")
+        self.sampler = sampler or PairSampler()
+        self.samples_per_epoch = samples_per_epoch
+        self.val_samples = val_samples
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.pin_memory = pin_memory
+        self.pair_kwargs: dict[str, Any] = dict(
+            template_size=template_size,
+            search_size=search_size,
+            exemplar_size=exemplar_size,
+            context=context,
+        )
+        self.train_jitter = (
+            CropJitter(template_shift, template_scale),
+            CropJitter(search_shift, search_scale),
+        )
+        self.gray_prob = gray_prob
+        self.color_prob = color_prob
+        self.blur_prob = blur_prob
+        self.train_set: PairDataset | None = None
+        self.val_set: PairDataset | None = None
+
+    def _rank_world(self) -> tuple[int, int]:
+        t = self.trainer
+        return (t.global_rank, t.world_size) if t is not None else (0, 1)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Open the datasets and build the pair datasets (on every rank)."""
+        if self.train_set is None:
+            self.train_set = PairDataset(
+                sources=[s.open() for s in self.train_specs],
+                weights=[s.weight for s in self.train_specs],
+                sampler=self.sampler,
+                seed=self.seed,
+                template_jitter=self.train_jitter[0],
+                search_jitter=self.train_jitter[1],
+                gray_prob=self.gray_prob,
+                augment_z=augment.photometric(color_prob=self.color_prob),
+                augment_x=augment.photometric(color_prob=self.color_prob, blur_prob=self.blur_prob),
+                **self.pair_kwargs,
+            )
+        if self.val_set is None and self.val_specs:
+            self.val_set = PairDataset(
+                sources=[s.open() for s in self.val_specs],
+                weights=[s.weight for s in self.val_specs],
+                sampler=PairSampler(frame_range=self.sampler.frame_range),
+                seed=self.seed + 7919,
+                template_jitter=CropJitter(),
+                search_jitter=CropJitter(self.train_jitter[1].shift, 0.0),
+                **self.pair_kwargs,
+            )
+
+    def _loader(self, ds: PairDataset, sampler: EpochKeySampler, shuffle_workers: bool) -> DataLoader:
+        return DataLoader(
+            ds,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0 and shuffle_workers,
+            drop_last=True,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Per-rank stream of ``samples_per_epoch / world_size`` pairs, new pairs every epoch."""
+        rank, world = self._rank_world()
+        n = max(self.batch_size, self.samples_per_epoch // world)
+        return self._loader(self.train_set, EpochKeySampler(n, rank=rank), True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        """A fixed set of held-out pairs (the same every epoch), split across ranks."""
+        if self.val_set is None:
+            return []
+        rank, world = self._rank_world()
+        n = max(self.batch_size, self.val_samples // world)
+        return self._loader(self.val_set, EpochKeySampler(n, rank=rank), False)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Nothing to save: the pair stream is a pure function of (seed, epoch, rank, index)."""
+        return {"seed": self.seed}

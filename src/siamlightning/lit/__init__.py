@@ -1,0 +1,1 @@
+"""LightningModules: optimisation, schedules and logging around the plain models."""

@@ -1,0 +1,1 @@
+"""Plain nn.Modules: backbones, heads, targets and losses; no config objects inside."""

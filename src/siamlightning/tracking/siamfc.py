@@ -1,0 +1,128 @@
+"""SiamFC inference: 3-scale search, x16 bicubic upsampling, cosine window, scale smoothing.
+
+Follows siamfc-pytorch ``TrackerSiamFC.update`` and siamese-fc ``tracker.m`` (spec ``trackers.md``
+§1), in continuous pixel coordinates (box centre at ``x + w / 2``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from siamlightning.data.crops import context_size, crop_square, image_mean
+from siamlightning.models.siamfc import SiamFCNet
+from siamlightning.tracking.base import Tracker, TrackResult, check_init_box
+
+
+class SiamFCTracker(Tracker):
+    """Stateful SiamFC tracker around a stateless `SiamFCNet`."""
+
+    def __init__(
+        self,
+        *,
+        net: SiamFCNet,
+        exemplar_size: int = 127,
+        instance_size: int = 255,
+        context: float = 0.5,
+        scale_num: int = 3,
+        scale_step: float = 1.0375,
+        scale_penalty: float = 0.9745,
+        scale_lr: float = 0.59,
+        window_influence: float = 0.176,
+        response_up: int = 16,
+        min_scale: float = 0.2,
+        max_scale: float = 5.0,
+        precision: str = "fp32",
+        device: str = "cpu",
+    ) -> None:
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
+        self.device = torch.device(device)
+        self.net = net.to(self.device).eval()
+        self.exemplar_size = exemplar_size
+        self.instance_size = instance_size
+        self.context = context
+        self.scale_penalty = scale_penalty
+        self.scale_lr = scale_lr
+        self.window_influence = window_influence
+        self.response_up = response_up
+        self.min_scale, self.max_scale = min_scale, max_scale
+        self.precision = precision
+        self.scale_factors = scale_step ** np.linspace(-(scale_num // 2), scale_num // 2, scale_num)
+        self._kernel: torch.Tensor | None = None
+        self._window: torch.Tensor | None = None
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def _to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
+        arr = np.stack(crops).transpose(0, 3, 1, 2)
+        return torch.from_numpy(np.ascontiguousarray(arr)).to(self.device).float()
+
+    @torch.inference_mode()
+    def init(self, image: np.ndarray, box: np.ndarray | list[float]) -> None:
+        """Crop the exemplar around ``box`` (x, y, w, h) and cache its correlation kernel."""
+        b = check_init_box(box, image)
+        self.center = np.array([b[0] + b[2] / 2, b[1] + b[3] / 2])
+        self.target_sz = b[2:].copy()
+        self.z_sz = context_size(b[2], b[3], self.context)
+        self.x_sz = self.z_sz * self.instance_size / self.exemplar_size
+        self.x_sz0 = self.x_sz
+        z = crop_square(image, tuple(self.center), self.z_sz, self.exemplar_size)
+        with self._autocast():
+            self._kernel = self.net.template(self._to_tensor([z]))
+        if self._window is None:
+            # response side after upsampling, from a dry run of the shapes
+            r = (self.instance_size - self.exemplar_size) // self.net.stride + 1
+            up = r * self.response_up
+            hann = torch.hann_window(up, periodic=False, dtype=torch.float64)
+            win = torch.outer(hann, hann)
+            self._window = (win / win.sum()).float().to(self.device)
+
+    @torch.inference_mode()
+    def track(self, image: np.ndarray) -> TrackResult:
+        """Search 3 scales around the last position; return the new box and the peak score."""
+        if self._kernel is None:
+            raise RuntimeError("call init(image, box) before track(image)")
+        pad = image_mean(image)
+        crops = [
+            crop_square(image, tuple(self.center), self.x_sz * f, self.instance_size, pad)
+            for f in self.scale_factors
+        ]
+        with self._autocast():
+            logits = self.net(self._kernel, self._to_tensor(crops))
+        logits = logits.float()
+        up = logits.shape[-1] * self.response_up
+        resp = F.interpolate(logits, size=(up, up), mode="bicubic", align_corners=False)[:, 0]
+        n = len(self.scale_factors)
+        penalties = torch.full((n,), self.scale_penalty, device=resp.device)
+        penalties[n // 2] = 1.0
+        peaks = resp.flatten(1).amax(dim=1) * penalties
+        s = int(peaks.argmax())
+        r = resp[s]
+        r = r - r.min()
+        r = r / (r.sum() + 1e-16)
+        r = (1 - self.window_influence) * r + self.window_influence * self._window
+        loc = int(r.argmax())
+        row, col = divmod(loc, up)
+        disp = np.array([col, row], dtype=np.float64) - (up - 1) / 2
+        disp = disp * self.net.stride / self.response_up
+        disp = disp * self.x_sz * self.scale_factors[s] / self.instance_size
+        self.center = self.center + disp
+        h, w = image.shape[:2]
+        self.center = np.clip(self.center, [0.0, 0.0], [float(w), float(h)])
+        scale = (1 - self.scale_lr) + self.scale_lr * self.scale_factors[s]
+        scale = float(np.clip(self.x_sz * scale, self.min_scale * self.x_sz0,
+                              self.max_scale * self.x_sz0) / self.x_sz)  # fmt: skip
+        self.target_sz = self.target_sz * scale
+        self.z_sz *= scale
+        self.x_sz *= scale
+        box = np.concatenate([self.center - self.target_sz / 2, self.target_sz])
+        score = float(torch.sigmoid(logits[s].max()))
+        return TrackResult(box=box, score=score)

@@ -19,6 +19,14 @@ from siamlightning.data.sequences import SequenceIndex
 from siamlightning.errors import DataError
 
 log = logging.getLogger(__name__)
+_warned = [0]  # per process: log the first skips, then every 100th
+
+
+def _log_skip(exc: Exception) -> None:
+    _warned[0] += 1
+    n = _warned[0]
+    if n <= 5 or n % 100 == 0:
+        log.warning("skipping unusable training frame (%d in this worker so far): %s", n, exc)
 
 
 @dataclass(frozen=True)
@@ -123,7 +131,7 @@ class PairDataset(torch.utils.data.Dataset):
                 sample = self._draw(rng)
             except DataError as exc:  # unreadable frame: count, warn, draw another pair
                 skipped += 1
-                log.warning("skipping unusable training frame: %s", exc)
+                _log_skip(exc)
                 continue
             sample["skipped"] = torch.tensor(skipped)
             return sample

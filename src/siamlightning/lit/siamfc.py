@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.utilities import rank_zero_warn
 import torch
 from torch.optim import Optimizer
 
@@ -28,6 +29,7 @@ class SiamFCModule(L.LightningModule):
         lr_end: float = 1e-5,
         lr_interval: str = "epoch",
         r_pos: float = 16.0,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         if lr_interval not in ("epoch", "step"):
@@ -37,12 +39,19 @@ class SiamFCModule(L.LightningModule):
         self.lr_end = lr_end
         self.lr_interval = lr_interval
         self.r_pos = r_pos
+        self.channels_last = channels_last
+        if channels_last:  # oneDNN / cuDNN run these convs about 2x faster in NHWC
+            self.net.to(memory_format=torch.channels_last)
         self.export_config: dict[str, Any] = {}
         self.last_outputs: dict[str, torch.Tensor] = {}
+        self._skipped = 0
 
     def forward(self, template: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
         """Template (B, 3, 127, 127) and search (B, 3, X, X) images, 0-255 -> logits (B, 1, R, R)."""
-        return self.net(self.net.template(template.float()), search.float())
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        z = template.float().contiguous(memory_format=fmt)
+        x = search.float().contiguous(memory_format=fmt)
+        return self.net(self.net.template(z), x)
 
     def _step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         response = self(batch["template"], batch["search"])
@@ -66,6 +75,7 @@ class SiamFCModule(L.LightningModule):
             acc = hit[pos].float().mean()
             self.log(f"{stage}/center_acc", acc, prog_bar=stage == "val", sync_dist=sync, batch_size=b)
         if stage == "train":
+            self._skipped += int(batch["skipped"].sum())
             self.log("data/skipped_frames", batch["skipped"].sum().float(), reduce_fx="sum",
                      on_step=False, on_epoch=True, sync_dist=True, batch_size=b)  # fmt: skip
             self.last_outputs = {"response": response.detach(), "labels": labels}
@@ -78,6 +88,18 @@ class SiamFCModule(L.LightningModule):
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         """Loss and peak accuracy on held-out pairs."""
         self._step(batch, "val")
+
+    def on_train_epoch_end(self) -> None:
+        """Warn once per epoch with the number of unreadable frames skipped on all ranks."""
+        total = self.trainer.strategy.reduce(
+            torch.tensor(float(self._skipped), device=self.device), reduce_op="sum"
+        )
+        self._skipped = 0
+        if total > 0:
+            rank_zero_warn(
+                f"epoch {self.current_epoch}: {int(total)} unusable training frames were "
+                "skipped (see the log for files; run `siamlightning-prep check`)"
+            )
 
     def configure_optimizers(self) -> dict[str, Any]:
         """SGD (from the config) with a geometric decay to ``lr_end`` per epoch or per step."""

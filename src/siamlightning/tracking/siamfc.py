@@ -37,11 +37,13 @@ class SiamFCTracker(Tracker):
         max_scale: float = 5.0,
         precision: str = "fp32",
         device: str = "cpu",
+        channels_last: bool = True,
     ) -> None:
         if precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
         self.device = torch.device(device)
-        self.net = net.to(self.device).eval()
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net = net.to(self.device, memory_format=self.memory_format).eval()
         self.exemplar_size = exemplar_size
         self.instance_size = instance_size
         self.context = context
@@ -63,7 +65,8 @@ class SiamFCTracker(Tracker):
 
     def _to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
         arr = np.stack(crops).transpose(0, 3, 1, 2)
-        return torch.from_numpy(np.ascontiguousarray(arr)).to(self.device).float()
+        t = torch.from_numpy(np.ascontiguousarray(arr)).to(self.device).float()
+        return t.contiguous(memory_format=self.memory_format)
 
     @torch.inference_mode()
     def init(self, image: np.ndarray, box: np.ndarray | list[float]) -> None:

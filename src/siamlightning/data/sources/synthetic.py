@@ -2,7 +2,7 @@
 
 Each sequence is a pure function of ``(seed, index)`` and the options ``length``, ``width``,
 ``height``, ``difficulty``: sequence ``k`` of seed ``s`` is the same whatever ``num_sequences`` is.
-Its parameters (trajectories, appearance, camera, lighting) are drawn at construction (~1 ms);
+Its parameters (trajectories, appearance, camera, lighting) are drawn at construction (~2 ms);
 any frame ``i`` is then drawn from them alone, so frames can be read in any order.
 
 Content: a textured target (ellipse, rounded rectangle or polygon) moving smoothly across a
@@ -161,12 +161,14 @@ def _canvas(seed: int, index: int, w: int, h: int, clutter: float) -> np.ndarray
     for cell, amp in ((48, 110.0), (12, 60.0), (4, 20.0)):  # coarse-to-fine colour noise
         size = (w // cell + 2, h // cell + 2)
         img = cv2.resize(img, size, interpolation=cv2.INTER_CUBIC)
-        img += amp * (rng.random((size[1], size[0], 3), dtype=np.float32) - 0.5)
+        lum, chroma = rng.random((2, size[1], size[0], 3), dtype=np.float32)
+        img += amp * (0.6 * lum[..., :1] + 0.4 * chroma - 0.5)  # mostly luminance
     img = np.clip(img + base.astype(np.float32), 0, 255).astype(np.uint8)
     img = cv2.resize(img, (w, h), interpolation=cv2.INTER_CUBIC)
     unit = min(w, h) / 380
     for _ in range(int(clutter * w * h / 3500)):
-        col = tuple(min(max(int(c), 0), 255) for c in base + rng.normal(0, 55, 3))
+        rgb = base + rng.normal(0, 45) + rng.normal(0, 30, 3)
+        col = tuple(min(max(int(c), 0), 255) for c in rgb)
         kind, x, y = int(rng.choice(5, p=[0.32, 0.26, 0.15, 0.22, 0.05])), *rng.integers(0, (w, h))
         a, b = (int(v) for v in rng.integers(3, 36, 2) * unit + 1)
         if kind == 0:
@@ -192,7 +194,7 @@ def _canvas(seed: int, index: int, w: int, h: int, clutter: float) -> np.ndarray
 @lru_cache(maxsize=8)
 def _noise(w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
     """Fixed sensor-noise tiles (h+64, w+64, 3) uint8: positive and negative parts."""
-    n = np.random.default_rng(12345).normal(0, 3.0, (h + 64, w + 64, 3))
+    n = np.random.default_rng(12345).normal(0, 2.0, (h + 64, w + 64, 3))
     return np.clip(n, 0, 255).astype(np.uint8), np.clip(-n, 0, 255).astype(np.uint8)
 
 
@@ -257,15 +259,11 @@ class SyntheticRenderer:
         layers: list[_Layer],
         target: int,
     ) -> None:
-        self.seed, self.index, self.size, self.canvas, self.clutter = (
-            seed,
-            index,
-            size,
-            canvas,
-            clutter,
-        )
-        self.camera, self.lut = camera, lut  # (N, 2, 3) frame->canvas maps, (N, 2, 3) gain/bias
-        self.layers, self.target = layers, target
+        self.seed, self.index, self.size = seed, index, size  # size: (W, H)
+        self.canvas, self.clutter = canvas, clutter  # background canvas (W, H) and density
+        self.camera = camera  # (N, 2, 3) frame -> canvas affine maps
+        self.lut = lut  # (N, 2, 3) per-channel gain and bias
+        self.layers, self.target = layers, target  # back to front; layers[target] is the target
 
     def __len__(self) -> int:
         return len(self.camera)
@@ -351,71 +349,75 @@ def _blur(xy: np.ndarray, exposure: float, cap: float) -> np.ndarray:
     return np.stack([length, np.degrees(np.arctan2(vel[:, 1], vel[:, 0])) % 180], 1)
 
 
-def _build(
-    seed: int, index: int, n: int, w: int, h: int, d: float
-) -> tuple[list[_Layer], int, SyntheticRenderer]:
-    """Draw every parameter of one sequence from ``(seed, index)``."""
-    rng = np.random.default_rng([seed, index, 7])
-    dd, unit, t = min(d, 1.0), min(w, h) / 240, np.arange(n, dtype=np.float64)
+class _Scene:
+    """Shared draws of one sequence: frame size, time axis, difficulty and the target's motion."""
+
+    def __init__(self, rng: np.random.Generator, n: int, w: int, h: int, d: float) -> None:
+        self.rng, self.n, self.w, self.h, self.d = rng, n, w, h, d
+        self.dd, self.unit, self.t = min(d, 1.0), min(w, h) / 240, np.arange(n, dtype=np.float64)
+
+
+def _target(sc: _Scene) -> tuple[_Layer, dict[str, Any]]:
+    """The target layer, in full view at frame 0, plus the draws distractors imitate."""
+    rng, t, w, h, dd = sc.rng, sc.t, sc.w, sc.h, sc.dd
     kind, tex = int(rng.integers(0, 3)), _tex_key(rng)
-    size, asp, rotates = (
-        rng.uniform(24, 56) * unit,
-        np.exp(rng.uniform(-0.45, 0.45)),
-        rng.random() < 0.4 * dd,
-    )
+    size, asp = rng.uniform(24, 56) * sc.unit, np.exp(rng.uniform(-0.45, 0.45))
+    rotates = rng.random() < 0.4 * dd
     hw, hh, theta = _deform(rng, t, size, asp, dd, rotates)
     ex, ey = _extent(hw, hh, theta)
     amp = np.maximum([w / 2 - ex.max() - 1, h / 2 - ey.max() - 1], 0) * rng.uniform(0.75, 1.0, 2)
     if rng.random() < 0.25 * dd:  # leaves the view along one axis and comes back
         a = int(rng.integers(2))
         amp[a] = (w, h)[a] / 2 + (ex, ey)[a].max() * rng.uniform(0.6, 1.5)
-    speed = rng.uniform(1.5, 4.5) * unit * (0.6 + 0.4 * min(d, 2.0))
+    speed = rng.uniform(1.5, 4.5) * sc.unit * (0.6 + 0.4 * min(sc.d, 2.0))
     start = np.maximum([w / 2 - ex[0] - 1, h / 2 - ey[0] - 1], 0)
     xy = _path(rng, t, (w / 2, h / 2), amp, speed, budget=start)
     exposure = rng.uniform(0.4, 1.0) * dd if rng.random() < 0.6 * dd else 0.0
-    target = _Layer(
-        _shape(rng, kind),
-        tex,
-        _geom(xy[:, 0], xy[:, 1], hw, hh, theta),
-        np.ones(n, bool),
-        _blur(xy, exposure, 12 * unit),
+    geom = _geom(xy[:, 0], xy[:, 1], hw, hh, theta)
+    layer = _Layer(
+        _shape(rng, kind), tex, geom, np.ones(sc.n, bool), _blur(xy, exposure, 12 * sc.unit)
     )
-    layers = []
-    for _ in range(int(rng.integers(1, 4)) if rng.random() < min(1.0, 0.9 * d) else 0):
-        dhw, dhh, dth = _deform(
-            rng, t, size * rng.uniform(0.75, 1.3), asp * np.exp(rng.uniform(-0.2, 0.2)), dd, rotates
-        )
-        dex, dey = _extent(dhw, dhh, dth)
-        for _ in range(16):  # start clear of the target
-            dxy = _path(
-                rng,
-                t,
-                rng.uniform(0.25, 0.75, 2) * (w, h),
-                rng.uniform(0.2, 0.45, 2) * (w, h),
-                speed * rng.uniform(0.6, 1.4),
-            )
-            if (
-                abs(dxy[0, 0] - xy[0, 0]) > ex[0] + dex[0] + 2
-                or abs(dxy[0, 1] - xy[0, 1]) > ey[0] + dey[0] + 2
-            ):
+    info = {
+        "kind": kind,
+        "size": size,
+        "asp": asp,
+        "rotates": rotates,
+        "speed": speed,
+        "exposure": exposure,
+        "xy": xy,
+        "ext": np.stack([ex, ey], 1),
+    }
+    return layer, info
+
+
+def _distractors(sc: _Scene, tex: tuple, info: dict[str, Any]) -> list[_Layer]:
+    """0-3 look-alikes of the target (same shape family, nearby texture), clear of it at frame 0."""
+    rng, t, w, h, out = sc.rng, sc.t, sc.w, sc.h, []
+    for _ in range(int(rng.integers(1, 4)) if rng.random() < min(1.0, 0.9 * sc.d) else 0):
+        size = info["size"] * rng.uniform(0.75, 1.3)
+        asp = info["asp"] * np.exp(rng.uniform(-0.2, 0.2))
+        hw, hh, theta = _deform(rng, t, size, asp, sc.dd, info["rotates"])
+        gap = np.stack(_extent(hw, hh, theta), 1)[0] + info["ext"][0] + 2
+        for _ in range(16):
+            centre, amp = rng.uniform(0.25, 0.75, 2) * (w, h), rng.uniform(0.2, 0.45, 2) * (w, h)
+            xy = _path(rng, t, centre, amp, info["speed"] * rng.uniform(0.6, 1.4))
+            if (np.abs(xy[0] - info["xy"][0]) > gap).any():
                 break
-        geom = _geom(dxy[:, 0], dxy[:, 1], dhw, dhh, dth)
-        layers.append(
-            _Layer(
-                _shape(rng, kind),
-                _perturb(rng, tex),
-                geom,
-                np.ones(n, bool),
-                _blur(dxy, exposure, 12 * unit),
-            )
+        geom = _geom(xy[:, 0], xy[:, 1], hw, hh, theta)
+        blur = _blur(xy, info["exposure"], 12 * sc.unit)
+        out.append(
+            _Layer(_shape(rng, info["kind"]), _perturb(rng, tex), geom, np.ones(sc.n, bool), blur)
         )
-    tid = len(layers)
-    layers.append(target)
-    vel = np.gradient(xy, axis=0) if n > 1 else np.zeros_like(xy)
-    n_occ = min(4, int(rng.poisson(0.7 * d * max(n, 50) / 100))) if n >= 8 else 0
-    for _ in range(n_occ):
+    return out
+
+
+def _occluders(sc: _Scene, info: dict[str, Any]) -> list[_Layer]:
+    """Occluders crossing the target's path (never at frame 0); ~30% big enough to hide it."""
+    rng, t, n, unit, xy = sc.rng, sc.t, sc.n, sc.unit, info["xy"]
+    vel, out = (np.gradient(xy, axis=0) if n > 1 else np.zeros_like(xy)), []
+    for _ in range(min(4, int(rng.poisson(0.7 * sc.d * max(n, 50) / 100))) if n >= 8 else 0):
         full, tc = rng.random() < 0.3, int(rng.integers(max(2, n // 7), n))
-        st = max(ex[tc], ey[tc])
+        st = info["ext"][tc].max()
         ohw, ohh = st * (rng.uniform(1.25, 1.7, 2) if full else rng.uniform(0.35, 0.9, 2))
         # a full occluder hides the target for ~2-8 frames, a partial one sweeps across it
         rel = 2 * (min(ohw, ohh) - st) / rng.uniform(2, 8) if full else rng.uniform(2.5, 6)
@@ -429,35 +431,45 @@ def _build(
         p = xy[tc] + off * perp + (t - tc)[:, None] * (vel[tc] + rel * direction)
         span = min(int(np.ceil(1.6 * (max(ohw, ohh) + st) / rel)) + 2, max(10, n // 4))
         active = (t >= max(1, tc - span)) & (t <= tc + span)
-        layers.append(
-            _Layer(
-                _shape(rng, okind), _tex_key(rng), _geom(p[:, 0], p[:, 1], ohw, ohh, oth), active
-            )
-        )
-    k = 0.3 + 0.7 * dd
-    cw, ch = round(1.6 * w), round(1.6 * h)
+        geom = _geom(p[:, 0], p[:, 1], ohw, ohh, oth)
+        out.append(_Layer(_shape(rng, okind), _tex_key(rng), geom, active))
+    return out
+
+
+def _camera_light(sc: _Scene) -> tuple[np.ndarray, np.ndarray]:
+    """Frame-to-canvas maps (N, 2, 3) of a slowly panning, zooming camera; gain/bias (N, 2, 3)."""
+    rng, t, w, h, dd = sc.rng, sc.t, sc.w, sc.h, sc.dd
+    k, cw, ch = 0.3 + 0.7 * dd, round(1.6 * w), round(1.6 * h)
     z = 1 + 0.1 * k * _eval(_wave(rng, 2, 100, 400), t)
     pan = [c / 2 + 0.17 * s * k * _eval(_wave(rng, 2, 150, 600), t) for c, s in ((cw, w), (ch, h))]
-    cam = np.zeros((n, 2, 3))
+    cam = np.zeros((sc.n, 2, 3))
     cam[:, 0, 0] = cam[:, 1, 1] = 1 / z
     cam[:, 0, 2], cam[:, 1, 2] = pan[0] - w / (2 * z), pan[1] - h / (2 * z)
-    gain = np.exp(0.25 * dd * _eval(_wave(rng, 2, 50, 300), t))[:, None] * np.exp(
-        0.06 * dd * np.stack([_eval(_wave(rng, 2, 80, 300), t) for _ in range(3)], 1)
-    )
+    tint = np.stack([_eval(_wave(rng, 2, 80, 300), t) for _ in range(3)], 1)
+    gain = np.exp(0.25 * dd * _eval(_wave(rng, 2, 50, 300), t)[:, None] + 0.06 * dd * tint)
     bias = np.repeat(25 * dd * _eval(_wave(rng, 2, 50, 300), t)[:, None], 3, 1)
-    clutter = round(0.6 + 0.6 * dd, 3)
-    renderer = SyntheticRenderer(
+    return cam, np.stack([gain, bias], 1)
+
+
+def _build(seed: int, index: int, n: int, w: int, h: int, d: float) -> SyntheticRenderer:
+    """Draw every parameter of one sequence from ``(seed, index)``."""
+    sc = _Scene(np.random.default_rng([seed, index, 7]), n, w, h, d)
+    target, info = _target(sc)
+    distractors = _distractors(sc, target.tex, info)
+    layers = [*distractors, target, *_occluders(sc, info)]
+    cam, lut = _camera_light(sc)
+    canvas, clutter = (round(1.6 * w), round(1.6 * h)), round(0.6 + 0.6 * sc.dd, 3)
+    return SyntheticRenderer(
         seed=seed,
         index=index,
         size=(w, h),
-        canvas=(cw, ch),
+        canvas=canvas,
         clutter=clutter,
         camera=cam,
-        lut=np.stack([gain, bias], 1),
+        lut=lut,
         layers=layers,
-        target=tid,
+        target=len(distractors),
     )
-    return layers, tid, renderer
 
 
 def _annotate(layers: list[_Layer], target: int, w: int, h: int) -> dict[str, np.ndarray]:
@@ -517,8 +529,8 @@ def make_sequence(
             f"length={length}, width={width}, height={height}, difficulty={difficulty}"
         )
     seed, index, length, width, height = int(seed), int(index), int(length), int(width), int(height)
-    layers, tid, renderer = _build(seed, index, length, width, height, float(difficulty))
-    ann = _annotate(layers, tid, width, height)
+    renderer = _build(seed, index, length, width, height, float(difficulty))
+    ann = _annotate(renderer.layers, renderer.target, width, height)
     meta: dict[str, Any] = {
         "width": width,
         "height": height,

@@ -1,0 +1,220 @@
+"""OTB layout: ``<root>/<Seq>/img/0001.jpg...`` and ``<root>/<Seq>/groundtruth_rect.txt``.
+
+- Annotation lines hold ``x, y, w, h`` separated by commas, tabs or spaces (mixed is fine, e.g.
+  ``"1,2\\t3 4"``); trailing empty lines are ignored. Boxes are used as-is (OTB's nominal 1-based
+  values, as every toolkit does). ``nan``/``NaN`` values are read as NaN: OTB itself has no
+  absent-target convention, but `siamlightning.data.writers.write_otb` writes absent frames so.
+- Several targets in one video (``groundtruth_rect.1.txt``, ``groundtruth_rect.2.txt``, as in
+  OTB's Jogging and Skating2) give sequences ``<Seq>-1``, ``<Seq>-2`` (pysot's naming) that share
+  the frames; Human4's lone ``groundtruth_rect.2.txt`` gives ``Human4-2``.
+- Frames are the image files (jpg/jpeg/png/bmp) of ``img/`` in natural order. When ``img/`` holds
+  more frames than the annotation has lines, a frame range picks the annotated ones: the
+  ``frame_ranges`` option (``{name: (first, last)}``, 1-based inclusive frame numbers; also
+  applied when the counts agree, cutting frames and lines alike), else `OTB_FRAME_RANGES`.
+- ``root`` may also be a single sequence folder. Sequences are sorted by name.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Mapping
+from collections.abc import Sequence as SeqLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.errors import DataError
+
+__all__ = ["IMAGE_SUFFIXES", "OTB_FRAME_RANGES", "load", "read_otb_boxes", "sorted_frames"]
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
+
+# OTB-100 sequences whose img/ holds more frames than annotation lines: the annotated frames as
+# (first, last), 1-based inclusive. David, Football1, Freeman3, Freeman4, Diving: got10k-toolkit's
+# and siamfc-pytorch's OTB reader. BlurCar1/3/4: startFrame/endFrame of the OTB toolkit's
+# configSeqs100.m (as in pytracking's otbdataset.py); their lengths (742, 357, 380) match the
+# annotated counts in the benchmark's MakeSequenceConfigVer11.m. Used only when the counts differ.
+# Tiger1 is not listed: its 354 lines match its 354 frames (pytracking alone skips the first 5;
+# pass frame_ranges={"Tiger1": (6, 354)} to do the same).
+OTB_FRAME_RANGES: dict[str, tuple[int, int]] = {
+    "David": (300, 770),
+    "Football1": (1, 74),
+    "Freeman3": (1, 460),
+    "Freeman4": (1, 283),
+    "Diving": (1, 215),
+    "BlurCar1": (247, 988),
+    "BlurCar3": (3, 359),
+    "BlurCar4": (18, 397),
+}
+_BUILTIN = {k.lower(): v for k, v in OTB_FRAME_RANGES.items()}
+_GT = re.compile(r"^groundtruth_rect(?:\.(\d+))?\.txt$")
+_SEP = re.compile(r"\s*,\s*|\s+")
+_SPLITS = (None, "test", "all")
+
+
+def read_otb_boxes(path: str | Path) -> np.ndarray:
+    """Parse an OTB annotation file into (N, 4) float64 ``x, y, w, h``; errors name the line."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError("annotation file does not exist", path=p) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read annotation file ({exc})", path=p) from None
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    boxes = np.empty((len(lines), 4), np.float64)
+    for k, line in enumerate(lines):
+        s = line.strip()
+        parts = _SEP.split(s) if s else []
+        if len(parts) != 4:
+            raise DataError(
+                f"expected 4 values x,y,w,h separated by commas, tabs or spaces, got "
+                f"{len(parts)}: {line!r}",
+                path=p,
+                line=k + 1,
+            )
+        try:
+            values = [float(v) for v in parts]
+        except ValueError:
+            raise DataError(f"non-numeric value in {line!r}", path=p, line=k + 1) from None
+        if any(math.isinf(v) for v in values):
+            raise DataError(f"infinite value in {line!r}", path=p, line=k + 1)
+        boxes[k] = values
+    return boxes
+
+
+def _number(p: Path) -> int | None:
+    return int(p.stem) if p.stem.isdigit() else None
+
+
+def sorted_frames(folder: str | Path) -> list[Path]:
+    """Image files (jpg/jpeg/png/bmp) of ``folder``, natural order (``2.jpg`` before ``10.jpg``)."""
+    d = Path(folder)
+    if not d.is_dir():
+        raise DataError("frame folder does not exist", path=d)
+    files = [p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    if not files:
+        raise DataError("frame folder holds no jpg/jpeg/png/bmp images", path=d)
+    return sorted(files, key=lambda p: (_number(p) is None, _number(p) or 0, p.name))
+
+
+def _is_sequence(d: Path) -> bool:
+    return (d / "img").is_dir() or any(_GT.match(p.name) for p in d.glob("groundtruth_rect*.txt"))
+
+
+def _targets(folder: Path) -> list[tuple[str, Path]]:
+    """(sequence name, annotation file) for every target annotated in ``folder``."""
+    found = []
+    for p in folder.glob("groundtruth_rect*.txt"):
+        m = _GT.match(p.name)
+        if m:
+            found.append((folder.name if m[1] is None else f"{folder.name}-{m[1]}", p))
+    if not found:
+        raise DataError(
+            "no groundtruth_rect.txt (or groundtruth_rect.N.txt) in folder", path=folder
+        )
+    if not (folder / "img").is_dir():
+        raise DataError("missing img/ folder of the sequence", path=folder / "img")
+    return sorted(found)
+
+
+def _range(value: Any, name: str) -> tuple[int, int]:
+    try:
+        first, last = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"otb: frame range of {name!r} must be (first, last), got {value!r}"
+        ) from None
+    if not 1 <= first <= last:
+        raise ValueError(
+            f"otb: frame range of {name!r} must have 1 <= first <= last, got {value!r}"
+        )
+    return first, last
+
+
+def _select(
+    name: str, folder: Path, ann: Path, frames: list[Path], boxes: np.ndarray, ranges: Mapping
+) -> tuple[list[Path], np.ndarray, tuple[int, int] | None]:
+    """Apply a frame range when one is given or needed; check frame and line counts agree."""
+    rng = ranges.get(name, ranges.get(folder.name))
+    if rng is None and len(frames) != len(boxes):
+        rng = _BUILTIN.get(folder.name.lower())
+    if rng is None:
+        if len(frames) != len(boxes):
+            raise DataError(
+                f"{len(boxes)} annotation lines but {len(frames)} frames in {folder / 'img'}; "
+                f"pass frame_ranges={{{name!r}: (first, last)}} to pick the annotated frames",
+                path=ann,
+            )
+        return frames, boxes, None
+    first, last = _range(rng, name)
+    numbers = [_number(p) for p in frames]
+    if all(n is not None for n in numbers):
+        keep = [k for k, n in enumerate(numbers) if first <= n <= last]
+    else:
+        keep = list(range(first - 1, min(last, len(frames))))
+    if len(boxes) == len(frames) and len(keep) != len(frames):
+        boxes = boxes[keep]
+    if len(boxes) != len(keep):
+        raise DataError(
+            f"frame range {first}-{last} selects {len(keep)} of the {len(frames)} frames in "
+            f"{folder / 'img'}, but the annotation has {len(boxes)} lines",
+            path=ann,
+        )
+    return [frames[k] for k in keep], boxes, (first, last)
+
+
+def load(
+    root: str | Path,
+    split: str | None = None,
+    *,
+    sequences: SeqLike[str] | None = None,
+    frame_ranges: Mapping[str, tuple[int, int]] | None = None,
+    **kw: Any,
+) -> SequenceIndex:
+    """Read an OTB-layout folder (or one sequence folder) into a `SequenceIndex` sorted by name."""
+    if kw:
+        warnings.warn(f"otb: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
+    if split not in _SPLITS:
+        raise ValueError(f"otb: the OTB layout has no split {split!r}; use None, 'test' or 'all'")
+    if root is None:
+        raise ValueError("otb: root (the folder of sequence folders) is required")
+    base = Path(root)
+    if not base.is_dir():
+        raise DataError("OTB root folder does not exist", path=base)
+    if _is_sequence(base):
+        folders = [base]
+    else:
+        subdirs = (d for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
+        folders = sorted(d for d in subdirs if _is_sequence(d))
+    targets = {name: (folder, ann) for folder in folders for name, ann in _targets(folder)}
+    if sequences is not None:
+        if isinstance(sequences, str):
+            sequences = [sequences]
+        chosen: dict[str, tuple[Path, Path]] = {}
+        for want in sequences:
+            hits = {k: v for k, v in targets.items() if k == want or v[0].name == want}
+            if not hits:
+                raise DataError(
+                    f"no sequence {want!r}; available: {', '.join(sorted(targets)) or 'none'}",
+                    path=base,
+                )
+            chosen.update(hits)
+        targets = chosen
+    ranges = dict(frame_ranges or {})
+    out = []
+    for name in sorted(targets):
+        folder, ann = targets[name]
+        frames = sorted_frames(folder / "img")
+        frames, boxes, used = _select(name, folder, ann, frames, read_otb_boxes(ann), ranges)
+        meta: dict[str, Any] = {"annotation_file": str(ann), "folder": str(folder)}
+        if used is not None:
+            meta["frame_range"] = used
+        out.append(Sequence(name, [str(p) for p in frames], boxes, meta=meta))
+    return SequenceIndex(out, name="otb", root=str(base))

@@ -1,0 +1,115 @@
+import csv
+import json
+import numpy as np
+import pytest
+import torch
+
+import siamlightning
+from helpers import FAST, run_cli
+
+
+def _losses(run_dir):
+    with open(run_dir / "csv" / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("train/loss")]
+    return {int(r["step"]): float(r["train/loss"]) for r in rows}
+
+
+def test_train_then_evaluate_writes_checkpoints_results_and_table(tmp_path):
+    out = run_cli("train", *FAST, f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    run = tmp_path / "run"
+    for f in ("checkpoints/last.ckpt", "checkpoints/best.ckpt", "checkpoints/epoch000.ckpt",
+              "metrics.json", "results_table.txt"):  # fmt: skip
+        assert (run / f).is_file(), f
+    report = json.loads((run / "metrics.json").read_text())
+    assert set(report["synthetic"]) == {"trained", "untrained", "static"}
+    assert 0.0 <= report["synthetic"]["trained"]["overall"]["success_auc"] <= 20 / 21
+    assert "synthetic/static" in out.stdout
+    # the checkpoint loads into a working tracker
+    tracker = siamlightning.load_tracker(run / "checkpoints" / "last.ckpt")
+    image = np.zeros((120, 160, 3), np.uint8)
+    tracker.init(image, [60, 40, 30, 20])
+    assert np.isfinite(tracker.track(image).box).all()
+
+
+def test_same_seed_same_losses_whatever_the_worker_count(tmp_path):
+    common = [*FAST, "data.samples_per_epoch=80", "evaluate.enabled=false"]
+    run_cli("train", *common, f"hydra.run.dir={tmp_path}/a", cwd=tmp_path)
+    run_cli("train", *common, "data.num_workers=2", f"hydra.run.dir={tmp_path}/b", cwd=tmp_path)
+    a, b = _losses(tmp_path / "a"), _losses(tmp_path / "b")
+    assert len(a) == 20 and a == b
+
+
+def test_resume_continues_with_the_same_steps_and_pairs(tmp_path):
+    common = [*FAST, "evaluate.enabled=false", "data.samples_per_epoch=24"]
+    run_cli("train", *common, "trainer.max_epochs=2", f"hydra.run.dir={tmp_path}/full", cwd=tmp_path)
+    run_cli("train", *common, "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}/part", cwd=tmp_path)
+    ckpt = tmp_path / "part" / "checkpoints" / "last.ckpt"
+    run_cli("train", *common, "trainer.max_epochs=2", f"ckpt_path={ckpt}",
+            f"hydra.run.dir={tmp_path}/resumed", cwd=tmp_path)  # fmt: skip
+    full, resumed = _losses(tmp_path / "full"), _losses(tmp_path / "resumed")
+    assert sorted(resumed) == [s for s in sorted(full) if s >= 6]
+    for step, loss in resumed.items():
+        assert loss == pytest.approx(full[step], rel=1e-5, abs=1e-6)
+
+
+def test_bf16_mixed_precision_trains_on_cpu(tmp_path):
+    run_cli("train", *FAST, "trainer.precision=bf16-mixed", "evaluate.enabled=false",
+            f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)  # fmt: skip
+    assert all(np.isfinite(v) for v in _losses(tmp_path / "run").values())
+
+
+def test_wandb_goes_offline_without_credentials(tmp_path):
+    env = {"WANDB_MODE": None, "WANDB_API_KEY": None, "HOME": str(tmp_path), "NETRC": None}
+    overrides = [o for o in FAST if o != "logger=csv"]
+    run_cli("train", *overrides, "logger=wandb", "evaluate.enabled=false",
+            f"hydra.run.dir={tmp_path}/run", cwd=tmp_path, env=env, timeout=300)  # fmt: skip
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*")), "no offline W&B run written"
+
+
+def test_ddp_cpu_two_processes_train_and_evaluate(tmp_path):
+    out = run_cli("train", *FAST, "trainer=ddp_cpu", "data.samples_per_epoch=32",
+                  "evaluate.benchmarks.synthetic.options.num_sequences=3",
+                  f"hydra.run.dir={tmp_path}/run", cwd=tmp_path, timeout=400)  # fmt: skip
+    run = tmp_path / "run"
+    ckpt = run / "checkpoints" / "last.ckpt"
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    assert state["global_step"] == 32 // 2 // 4  # per-rank share of the epoch, batch 4
+    report = json.loads((run / "metrics.json").read_text())
+    assert report["synthetic"]["trained"]["overall"]["num_sequences"] == 3
+    assert not list(tmp_path.glob("outputs")), "a rank wrote outside the shared run dir"
+    assert "synthetic/trained" in out.stdout
+    siamlightning.load_tracker(ckpt)
+
+
+def test_bad_config_key_names_it(tmp_path):
+    out = run_cli("train", "trainer.max_epoch=3", cwd=tmp_path, check=False)
+    assert out.returncode != 0
+    assert "max_epoch" in out.stderr
+
+
+@pytest.mark.slow
+def test_quickstart_default_beats_both_baselines(tmp_path):
+    run_cli("train", "logger=csv", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path, timeout=1500)
+    report = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    auc = {t: r["overall"]["success_auc"] for t, r in report["synthetic"].items()}
+    assert auc["trained"] >= max(auc["untrained"], auc["static"]) + 0.15, auc
+
+
+def test_corrupt_frames_are_skipped_and_counted(tmp_path):
+    from siamlightning.data import open_dataset
+    from siamlightning.data.writers import write_otb
+
+    index = open_dataset("synthetic", None, seed=21, num_sequences=3, length=12)
+    root = write_otb(index, tmp_path / "otb")
+    for seq in index:  # corrupt every third frame of every sequence
+        for k, f in enumerate(sorted((root / seq.name / "img").iterdir())):
+            if k % 3 == 1:
+                f.write_bytes(b"\xff\xd8 truncated")
+    out = run_cli("train", *FAST, "evaluate.enabled=false", "data.samples_per_epoch=48",
+                  f"data.train_sources=[{{name: otb, root: {root}}}]",
+                  f"data.val_sources=[{{name: otb, root: {root}}}]",
+                  f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)  # fmt: skip
+    text = out.stdout + out.stderr
+    assert "unusable training frames were skipped" in text
+    assert "truncated" in text or "cannot be decoded" in text
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()

@@ -12,7 +12,7 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("HYDRA_FULL_ERROR", "1")
 
-import torch  # noqa: E402
+import torch
 
 torch.set_num_threads(1)
 
@@ -31,6 +31,8 @@ def real_data() -> Path:
     """The real sequences folder; skips the test with a reason when it is absent."""
     path = real_data_dir()
     if path is None:
-        pytest.skip("real sequences not found: ../shared/data/real is absent "
-                    "(set SIAMLIGHTNING_REAL_DATA to its location)")  # fmt: skip
+        pytest.skip(
+            "real sequences not found: ../shared/data/real is absent "
+            "(set SIAMLIGHTNING_REAL_DATA to its location)"
+        )
     return path

@@ -39,9 +39,15 @@ def main() -> None:
     seq_dir = Path(args.sequence)
     seq = open_dataset("otb", seq_dir.parent, sequences=[seq_dir.name])[0]
     frames = [seq.read_frame(i) for i in range(len(seq))]
-    out = {"sequence": seq.name, "frames": len(frames), "size": list(frames[0].shape[1::-1]),
-           "threads": args.threads, "torch": torch.__version__, "cpu": platform.processor(),
-           "results": {}}  # fmt: skip
+    out = {
+        "sequence": seq.name,
+        "frames": len(frames),
+        "size": list(frames[0].shape[1::-1]),
+        "threads": args.threads,
+        "torch": torch.__version__,
+        "cpu": platform.processor(),
+        "results": {},
+    }
     for prec in args.precision:
         tracker = load_tracker(args.ckpt, precision=prec)
         fps_runs = []

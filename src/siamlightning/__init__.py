@@ -11,8 +11,8 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "load_tracker"]
 
 
-def load_tracker(source, **overrides):  # noqa: ANN001, ANN201 - thin lazy re-export
-    """Load an inference `Tracker` from a Lightning checkpoint (see `siamlightning.tracking.load`)."""
+def load_tracker(source, **overrides):
+    """Load an inference `Tracker` from a checkpoint (see `siamlightning.tracking.load`)."""
     from siamlightning.tracking.load import load_tracker as _load
 
     return _load(source, **overrides)

@@ -8,19 +8,39 @@ import sys
 from pathlib import Path
 
 
-def run_cli(app: str, *overrides: str, cwd: Path, timeout: float = 300, env: dict | None = None,
-            check: bool = True) -> subprocess.CompletedProcess:  # fmt: skip
+def run_cli(
+    app: str,
+    *overrides: str,
+    cwd: Path,
+    timeout: float = 300,
+    env: dict | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess:
     """``python -m siamlightning.cli.<app> overrides...`` with a quiet, offline environment."""
-    full_env = {**os.environ, "WANDB_MODE": "disabled", "NO_ALBUMENTATIONS_UPDATE": "1",
-                "HYDRA_FULL_ERROR": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+    full_env = {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "NO_ALBUMENTATIONS_UPDATE": "1",
+        "HYDRA_FULL_ERROR": "1",
+        "OMP_NUM_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
     full_env.update(env or {})
     for k, v in list(full_env.items()):
         if v is None:
             del full_env[k]
-    out = subprocess.run([sys.executable, "-m", f"siamlightning.cli.{app}", *overrides], cwd=cwd,
-                         env=full_env, capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", f"siamlightning.cli.{app}", *overrides],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if check and out.returncode != 0:
-        raise AssertionError(f"{app} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}")
+        raise AssertionError(
+            f"{app} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}"
+        )
     return out
 
 

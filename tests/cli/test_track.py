@@ -3,16 +3,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-
 from helpers import run_cli
+
 from siamlightning.data import open_dataset
 from siamlightning.data.writers import write_otb
 from siamlightning.lit.siamfc import SiamFCModule
 from siamlightning.models.backbones.alexnet import AlexNetV1
 from siamlightning.models.siamfc import SiamFCNet
 
-NET = {"_target_": "siamlightning.models.siamfc.SiamFCNet",
-       "backbone": {"_target_": "siamlightning.models.backbones.alexnet.AlexNetV1", "width": 0.25}}
+NET = {
+    "_target_": "siamlightning.models.siamfc.SiamFCNet",
+    "backbone": {"_target_": "siamlightning.models.backbones.alexnet.AlexNetV1", "width": 0.25},
+}
 TRACKER = {"_target_": "siamlightning.tracking.siamfc.SiamFCTracker", "scale_num": 3}
 
 
@@ -20,8 +22,9 @@ def make_checkpoint(path: Path) -> Path:
     """A checkpoint in the format siamlightning-train writes (state_dict + export config)."""
     torch.manual_seed(0)
     module = SiamFCModule(net=SiamFCNet(backbone=AlexNetV1(width=0.25)), optimizer=torch.optim.SGD)
-    torch.save({"state_dict": module.state_dict(),
-                "siamlightning": {"net": NET, "tracker": TRACKER}}, path)  # fmt: skip
+    torch.save(
+        {"state_dict": module.state_dict(), "siamlightning": {"net": NET, "tracker": TRACKER}}, path
+    )
     return path
 
 
@@ -36,9 +39,16 @@ def test_track_frame_folder_writes_boxes_and_video(tmp_path):
     ckpt = make_checkpoint(tmp_path / "m.ckpt")
     folder, seq = _frames(tmp_path)
     x, y, w, h = seq.boxes[0]
-    out = run_cli("track", f"ckpt={ckpt}", f"input={folder}", f"box=[{x},{y},{w},{h}]",
-                  f"output_dir={tmp_path}/out", "name=demo", f"hydra.run.dir={tmp_path}/h",
-                  cwd=tmp_path)  # fmt: skip
+    out = run_cli(
+        "track",
+        f"ckpt={ckpt}",
+        f"input={folder}",
+        f"box=[{x},{y},{w},{h}]",
+        f"output_dir={tmp_path}/out",
+        "name=demo",
+        f"hydra.run.dir={tmp_path}/h",
+        cwd=tmp_path,
+    )
     boxes = np.loadtxt(tmp_path / "out" / "demo.txt", delimiter=",")
     assert boxes.shape == (8, 4)
     np.testing.assert_allclose(boxes[0], seq.boxes[0], atol=1e-3)
@@ -57,9 +67,16 @@ def test_track_video_file(tmp_path):
         vw.write(cv2.imread(str(f)))
     vw.release()
     x, y, w, h = seq.boxes[0]
-    run_cli("track", f"ckpt={ckpt}", f"input={video}", f"box=[{x},{y},{w},{h}]",
-            f"output_dir={tmp_path}/out", "write_video=false", f"hydra.run.dir={tmp_path}/h",
-            cwd=tmp_path)  # fmt: skip
+    run_cli(
+        "track",
+        f"ckpt={ckpt}",
+        f"input={video}",
+        f"box=[{x},{y},{w},{h}]",
+        f"output_dir={tmp_path}/out",
+        "write_video=false",
+        f"hydra.run.dir={tmp_path}/h",
+        cwd=tmp_path,
+    )
     assert np.loadtxt(tmp_path / "out" / "in.txt", delimiter=",").shape == (8, 4)
 
 
@@ -67,15 +84,18 @@ def test_track_bad_inputs_give_clear_errors(tmp_path):
     ckpt = make_checkpoint(tmp_path / "m.ckpt")
     folder, _ = _frames(tmp_path)
     common = [f"ckpt={ckpt}", f"hydra.run.dir={tmp_path}/h", f"output_dir={tmp_path}/out"]
-    bad_box = run_cli("track", *common, f"input={folder}", "box=[10,10,0,20]", cwd=tmp_path,
-                      check=False)  # fmt: skip
+    bad_box = run_cli(
+        "track", *common, f"input={folder}", "box=[10,10,0,20]", cwd=tmp_path, check=False
+    )
     assert bad_box.returncode != 0 and "w > 0 and h > 0" in bad_box.stderr
-    missing = run_cli("track", *common, f"input={tmp_path}/nope", "box=[1,1,5,5]", cwd=tmp_path,
-                      check=False)  # fmt: skip
+    missing = run_cli(
+        "track", *common, f"input={tmp_path}/nope", "box=[1,1,5,5]", cwd=tmp_path, check=False
+    )
     assert missing.returncode != 0 and "nope does not exist" in missing.stderr
     # a corrupt frame names the file
     victim = sorted(folder.iterdir())[3]
     victim.write_bytes(b"not a jpeg")
-    corrupt = run_cli("track", *common, f"input={folder}", "box=[10,10,20,20]", cwd=tmp_path,
-                      check=False)  # fmt: skip
+    corrupt = run_cli(
+        "track", *common, f"input={folder}", "box=[10,10,20,20]", cwd=tmp_path, check=False
+    )
     assert corrupt.returncode != 0 and victim.name in corrupt.stderr

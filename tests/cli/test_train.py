@@ -1,11 +1,12 @@
 import csv
 import json
+
 import numpy as np
 import pytest
 import torch
+from helpers import FAST, run_cli
 
 import siamlightning
-from helpers import FAST, run_cli
 
 
 def _losses(run_dir):
@@ -17,8 +18,13 @@ def _losses(run_dir):
 def test_train_then_evaluate_writes_checkpoints_results_and_table(tmp_path):
     out = run_cli("train", *FAST, f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
     run = tmp_path / "run"
-    for f in ("checkpoints/last.ckpt", "checkpoints/best.ckpt", "checkpoints/epoch000.ckpt",
-              "metrics.json", "results_table.txt"):  # fmt: skip
+    for f in (
+        "checkpoints/last.ckpt",
+        "checkpoints/best.ckpt",
+        "checkpoints/epoch000.ckpt",
+        "metrics.json",
+        "results_table.txt",
+    ):
         assert (run / f).is_file(), f
     report = json.loads((run / "metrics.json").read_text())
     assert set(report["synthetic"]) == {"trained", "untrained", "static"}
@@ -41,11 +47,21 @@ def test_same_seed_same_losses_whatever_the_worker_count(tmp_path):
 
 def test_resume_continues_with_the_same_steps_and_pairs(tmp_path):
     common = [*FAST, "evaluate.enabled=false", "data.samples_per_epoch=24"]
-    run_cli("train", *common, "trainer.max_epochs=2", f"hydra.run.dir={tmp_path}/full", cwd=tmp_path)
-    run_cli("train", *common, "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}/part", cwd=tmp_path)
+    run_cli(
+        "train", *common, "trainer.max_epochs=2", f"hydra.run.dir={tmp_path}/full", cwd=tmp_path
+    )
+    run_cli(
+        "train", *common, "trainer.max_epochs=1", f"hydra.run.dir={tmp_path}/part", cwd=tmp_path
+    )
     ckpt = tmp_path / "part" / "checkpoints" / "last.ckpt"
-    run_cli("train", *common, "trainer.max_epochs=2", f"ckpt_path={ckpt}",
-            f"hydra.run.dir={tmp_path}/resumed", cwd=tmp_path)  # fmt: skip
+    run_cli(
+        "train",
+        *common,
+        "trainer.max_epochs=2",
+        f"ckpt_path={ckpt}",
+        f"hydra.run.dir={tmp_path}/resumed",
+        cwd=tmp_path,
+    )
     full, resumed = _losses(tmp_path / "full"), _losses(tmp_path / "resumed")
     assert sorted(resumed) == [s for s in sorted(full) if s >= 6]
     for step, loss in resumed.items():
@@ -53,23 +69,44 @@ def test_resume_continues_with_the_same_steps_and_pairs(tmp_path):
 
 
 def test_bf16_mixed_precision_trains_on_cpu(tmp_path):
-    run_cli("train", *FAST, "trainer.precision=bf16-mixed", "evaluate.enabled=false",
-            f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)  # fmt: skip
+    run_cli(
+        "train",
+        *FAST,
+        "trainer.precision=bf16-mixed",
+        "evaluate.enabled=false",
+        f"hydra.run.dir={tmp_path}/run",
+        cwd=tmp_path,
+    )
     assert all(np.isfinite(v) for v in _losses(tmp_path / "run").values())
 
 
 def test_wandb_goes_offline_without_credentials(tmp_path):
     env = {"WANDB_MODE": None, "WANDB_API_KEY": None, "HOME": str(tmp_path), "NETRC": None}
     overrides = [o for o in FAST if o != "logger=csv"]
-    run_cli("train", *overrides, "logger=wandb", "evaluate.enabled=false",
-            f"hydra.run.dir={tmp_path}/run", cwd=tmp_path, env=env, timeout=300)  # fmt: skip
+    run_cli(
+        "train",
+        *overrides,
+        "logger=wandb",
+        "evaluate.enabled=false",
+        f"hydra.run.dir={tmp_path}/run",
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*")), "no offline W&B run written"
 
 
 def test_ddp_cpu_two_processes_train_and_evaluate(tmp_path):
-    out = run_cli("train", *FAST, "trainer=ddp_cpu", "data.samples_per_epoch=32",
-                  "evaluate.benchmarks.synthetic.options.num_sequences=3",
-                  f"hydra.run.dir={tmp_path}/run", cwd=tmp_path, timeout=400)  # fmt: skip
+    out = run_cli(
+        "train",
+        *FAST,
+        "trainer=ddp_cpu",
+        "data.samples_per_epoch=32",
+        "evaluate.benchmarks.synthetic.options.num_sequences=3",
+        f"hydra.run.dir={tmp_path}/run",
+        cwd=tmp_path,
+        timeout=400,
+    )
     run = tmp_path / "run"
     ckpt = run / "checkpoints" / "last.ckpt"
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
@@ -105,10 +142,16 @@ def test_corrupt_frames_are_skipped_and_counted(tmp_path):
         for k, f in enumerate(sorted((root / seq.name / "img").iterdir())):
             if k % 3 == 1:
                 f.write_bytes(b"\xff\xd8 truncated")
-    out = run_cli("train", *FAST, "evaluate.enabled=false", "data.samples_per_epoch=48",
-                  f"data.train_sources=[{{name: otb, root: {root}}}]",
-                  f"data.val_sources=[{{name: otb, root: {root}}}]",
-                  f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)  # fmt: skip
+    out = run_cli(
+        "train",
+        *FAST,
+        "evaluate.enabled=false",
+        "data.samples_per_epoch=48",
+        f"data.train_sources=[{{name: otb, root: {root}}}]",
+        f"data.val_sources=[{{name: otb, root: {root}}}]",
+        f"hydra.run.dir={tmp_path}/run",
+        cwd=tmp_path,
+    )
     text = out.stdout + out.stderr
     assert "unusable training frames were skipped" in text
     assert "truncated" in text or "cannot be decoded" in text

@@ -61,8 +61,12 @@ def test_pairs_respect_frame_range_and_target_is_centred(synth):
     for _ in range(200):
         p = sampler.sample(rng)
         assert p.z[:2] == p.x[:2] and abs(p.z[2] - p.x[2]) <= 5
-    ds = PairDataset(sources=[synth], sampler=PairSampler(), template_jitter=augment_free(),
-                     search_jitter=augment_free())  # fmt: skip
+    ds = PairDataset(
+        sources=[synth],
+        sampler=PairSampler(),
+        template_jitter=augment_free(),
+        search_jitter=augment_free(),
+    )
     box = ds[(0, 0, 0)]["search_box"].numpy()
     assert box[0] + box[2] / 2 == pytest.approx(119.5, abs=1e-3)
     assert box[1] + box[3] / 2 == pytest.approx(119.5, abs=1e-3)
@@ -95,8 +99,12 @@ class _Broken:
 
 def test_unreadable_frames_are_skipped_and_counted(caplog):
     n = 10
-    seq = Sequence(name="broken", frames=[f"f{i}" for i in range(n)],
-                   boxes=np.tile([20.0, 20.0, 20.0, 16.0], (n, 1)), renderer=_Broken())  # fmt: skip
+    seq = Sequence(
+        name="broken",
+        frames=[f"f{i}" for i in range(n)],
+        boxes=np.tile([20.0, 20.0, 20.0, 16.0], (n, 1)),
+        renderer=_Broken(),
+    )
     ds = PairDataset(sources=[SequenceIndex([seq])], sampler=PairSampler(frame_range=3))
     skipped = sum(int(ds[(0, 0, i)]["skipped"]) for i in range(20))
     assert skipped > 0
@@ -105,8 +113,12 @@ def test_unreadable_frames_are_skipped_and_counted(caplog):
 
 def test_all_frames_broken_raises_clear_error():
     n = 4
-    seq = Sequence(name="dead", frames=[f"f{i}" for i in range(n)],
-                   boxes=np.tile([20.0, 20.0, 20.0, 16.0], (n, 1)), renderer=_AllBroken())  # fmt: skip
+    seq = Sequence(
+        name="dead",
+        frames=[f"f{i}" for i in range(n)],
+        boxes=np.tile([20.0, 20.0, 20.0, 16.0], (n, 1)),
+        renderer=_AllBroken(),
+    )
     ds = PairDataset(sources=[SequenceIndex([seq])], sampler=PairSampler(), max_retries=3)
     with pytest.raises(DataError, match="consecutive training pairs"):
         ds[(0, 0, 0)]

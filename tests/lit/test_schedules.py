@@ -15,7 +15,7 @@ def test_geometric_goes_from_lr_to_lr_end_in_total_steps():
     assert lrs[0] == pytest.approx(1e-2)
     assert lrs[49] == pytest.approx(1e-5)
     assert lrs[59] == pytest.approx(1e-5)  # held after the end
-    ratios = [b / a for a, b in zip(lrs[:49], lrs[1:50])]
+    ratios = [lrs[k + 1] / lrs[k] for k in range(49)]
     assert max(ratios) == pytest.approx(min(ratios))
 
 

@@ -10,8 +10,9 @@ from siamlightning.models.targets import siamfc_labels
 
 def xcorr_slow(kernel, x):
     """The obvious per-sample loop (pysot's xcorr_slow) as the oracle."""
-    return torch.cat([torch.nn.functional.conv2d(x[i : i + 1], kernel[i : i + 1])
-                      for i in range(x.shape[0])])  # fmt: skip
+    return torch.cat(
+        [torch.nn.functional.conv2d(x[i : i + 1], kernel[i : i + 1]) for i in range(x.shape[0])]
+    )
 
 
 @pytest.mark.parametrize(("size", "out"), [(127, 6), (239, 20), (255, 22)])
@@ -43,8 +44,18 @@ def test_xcorr_matches_loop_fp32_and_bf16():
 
 def test_xcorr_depthwise_matches_loop():
     k, x = torch.randn(2, 5, 3, 3), torch.randn(2, 5, 9, 9)
-    ref = torch.stack([torch.cat([torch.nn.functional.conv2d(x[b, c][None, None], k[b, c][None, None])
-                                  for c in range(5)], 1)[0] for b in range(2)])  # fmt: skip
+    ref = torch.stack(
+        [
+            torch.cat(
+                [
+                    torch.nn.functional.conv2d(x[b, c][None, None], k[b, c][None, None])
+                    for c in range(5)
+                ],
+                1,
+            )[0]
+            for b in range(2)
+        ]
+    )
     torch.testing.assert_close(xcorr_depthwise(k, x), ref, rtol=1e-5, atol=1e-5)
 
 

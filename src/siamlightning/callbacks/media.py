@@ -39,9 +39,13 @@ class PairImageLogger(L.Callback):
         self.num_pairs = num_pairs
 
     def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
         batch_idx: int,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Render and log on rank 0 when the step is a multiple of ``every_n_steps``."""
         step = trainer.global_step
         if self.every_n_steps <= 0 or step % self.every_n_steps != 0 or not trainer.is_global_zero:

@@ -36,7 +36,9 @@ def score_folder(folder: Path, index: Any, protocol: str) -> dict[str, Any]:
     for seq in index:
         f = folder / f"{seq.name}.txt"
         if not f.is_file():
-            raise FileNotFoundError(f"results folder {folder} has no file for sequence {seq.name!r} ({f})")
+            raise FileNotFoundError(
+                f"results folder {folder} has no file for sequence {seq.name!r} ({f})"
+            )
         boxes = read_ope_result(f, expected_len=len(seq))
         results[seq.name] = SequenceResult(name=seq.name, boxes=boxes, times=None, uid=seq.uid)
     return score_ope(results, index, protocol=protocol)
@@ -48,7 +50,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     bench = OmegaConf.to_container(cfg.benchmark, resolve=True)
     index = open_benchmark(bench, base)
     if index is None:
-        raise FileNotFoundError(f"benchmark {bench.get('name')!r} root {bench.get('root')} not found")
+        raise FileNotFoundError(
+            f"benchmark {bench.get('name')!r} root {bench.get('root')} not found"
+        )
     bname, protocol = bench.get("name", "benchmark"), bench.get("protocol", "otb")
     out_dir = Path(cfg.paths.output_dir)
     if cfg.results is not None:
@@ -65,16 +69,25 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             tracker_cfg = OmegaConf.to_container(cfg.tracker, resolve=True)
         overrides = OmegaConf.to_container(cfg.tracker_overrides, resolve=True)
         label = cfg.name or Path(str(cfg.ckpt)).stem
-        reports = compare({label: lambda: build_tracker(net, tracker_cfg, **overrides)},
-                          {bname: (index, protocol)}, out_dir, progress=cfg.progress)  # fmt: skip
+        reports = compare(
+            {label: lambda: build_tracker(net, tracker_cfg, **overrides)},
+            {bname: (index, protocol)},
+            out_dir,
+            progress=cfg.progress,
+        )
     else:
         raise ValueError("give ckpt=<checkpoint> or results=<folder of result files>")
     if reports:
         write_metrics_json(out_dir / "metrics.json", reports)
-        rows = {f"{b}/{t}": {"success_auc": r["overall"]["success_auc"],
-                             "precision_20": r["overall"]["precision_20"],
-                             "fps": r.get("fps", float("nan"))}
-                for b, by_t in reports.items() for t, r in by_t.items()}  # fmt: skip
+        rows = {
+            f"{b}/{t}": {
+                "success_auc": r["overall"]["success_auc"],
+                "precision_20": r["overall"]["precision_20"],
+                "fps": r.get("fps", float("nan")),
+            }
+            for b, by_t in reports.items()
+            for t, r in by_t.items()
+        }
         print(format_table(rows, columns=["success_auc", "precision_20", "fps"]), flush=True)
     return reports
 

@@ -32,8 +32,13 @@ def _abs(p: Any, base: Path) -> Path | None:
 
 def check(index: Any) -> dict[str, Any]:
     """Decode every frame of every sequence; report unreadable frames and bad boxes."""
-    report: dict[str, Any] = {"sequences": len(index), "frames": 0, "unreadable": [], "bad_boxes": 0,
-                              "absent": 0}  # fmt: skip
+    report: dict[str, Any] = {
+        "sequences": len(index),
+        "frames": 0,
+        "unreadable": [],
+        "bad_boxes": 0,
+        "absent": 0,
+    }
     for seq in tqdm(index, desc="checking", unit="seq"):
         report["frames"] += len(seq)
         report["absent"] += int(seq.absent.sum())
@@ -53,13 +58,17 @@ def run(cfg: DictConfig) -> Any:
     base = Path(get_original_cwd())
     if cfg.command not in COMMANDS:
         raise ValueError(f"unknown prep command {cfg.command!r}; use one of {', '.join(COMMANDS)}")
-    options = OmegaConf.to_container(cfg.options, resolve=True) if cfg.dataset == "synthetic" else {}
+    options = (
+        OmegaConf.to_container(cfg.options, resolve=True) if cfg.dataset == "synthetic" else {}
+    )
     index = open_dataset(cfg.dataset, _abs(cfg.root, base), cfg.split, **(options or {}))
     if cfg.command == "check":
         report = check(index)
-        print(f"{cfg.dataset}: {report['sequences']} sequences, {report['frames']} frames, "
-              f"{report['absent']} absent, {report['bad_boxes']} zero/negative boxes, "
-              f"{len(report['unreadable'])} unreadable frames")  # fmt: skip
+        print(
+            f"{cfg.dataset}: {report['sequences']} sequences, {report['frames']} frames, "
+            f"{report['absent']} absent, {report['bad_boxes']} zero/negative boxes, "
+            f"{len(report['unreadable'])} unreadable frames"
+        )
         for line in report["unreadable"][:50]:
             print("  " + line)
         return report
@@ -72,7 +81,9 @@ def run(cfg: DictConfig) -> Any:
         path = write_got10k(index, out, split=cfg.got10k_split)
     else:
         raise ValueError(f"unknown layout {cfg.layout!r}; use otb or got10k")
-    print(f"wrote {len(index)} sequences ({index.num_frames} frames) in {cfg.layout} layout to {path}")
+    print(
+        f"wrote {len(index)} sequences ({index.num_frames} frames) in {cfg.layout} layout to {path}"
+    )
     return path
 
 

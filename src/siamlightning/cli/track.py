@@ -32,12 +32,15 @@ def open_frames(source: Path) -> tuple[Iterator[np.ndarray], int, float | None]:
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
-            raise DataError(f"folder contains no image files ({', '.join(sorted(IMAGE_SUFFIXES))})",
-                            path=source)  # fmt: skip
+            raise DataError(
+                f"folder contains no image files ({', '.join(sorted(IMAGE_SUFFIXES))})", path=source
+            )
         return (read_image(f) for f in files), len(files), None
     cap = cv2.VideoCapture(str(source))
     if not cap.isOpened():
-        raise DataError("cannot open as a video (unsupported codec or not a video file)", path=source)
+        raise DataError(
+            "cannot open as a video (unsupported codec or not a video file)", path=source
+        )
     count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     fps = cap.get(cv2.CAP_PROP_FPS) or None
 
@@ -61,25 +64,38 @@ def draw(image: np.ndarray, box: np.ndarray, score: float) -> np.ndarray:
     out = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
     x, y, w, h = (float(v) for v in box)
     cv2.rectangle(out, (round(x), round(y)), (round(x + w), round(y + h)), (0, 255, 255), 2)
-    cv2.putText(out, f"{score:.2f}", (round(x), max(12, round(y) - 4)), cv2.FONT_HERSHEY_SIMPLEX,
-                0.45, (0, 255, 255), 1, cv2.LINE_AA)  # fmt: skip
+    cv2.putText(
+        out,
+        f"{score:.2f}",
+        (round(x), max(12, round(y) - 4)),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.45,
+        (0, 255, 255),
+        1,
+        cv2.LINE_AA,
+    )
     return out
 
 
 def run(cfg: DictConfig) -> Path:
-    """Track and write ``<name>.txt`` (x,y,w,h per frame) and ``<name>.mp4``; returns the box file."""
+    """Track; write ``<name>.txt`` (x,y,w,h per frame) and ``<name>.mp4``; return the box file."""
     base = Path(get_original_cwd())
     src = Path(str(cfg.input)).expanduser()
     src = src if src.is_absolute() else base / src
     ckpt = Path(str(cfg.ckpt)).expanduser()
     ckpt = ckpt if ckpt.is_absolute() else base / ckpt
-    box = np.asarray(OmegaConf.to_container(cfg.box) if not isinstance(cfg.box, str | float | int)
-                     else [cfg.box], dtype=np.float64).reshape(-1)  # fmt: skip
+    box = np.asarray(
+        OmegaConf.to_container(cfg.box)
+        if not isinstance(cfg.box, str | float | int)
+        else [cfg.box],
+        dtype=np.float64,
+    ).reshape(-1)
     if box.shape != (4,):
         raise DataError(f"box must be [x,y,w,h], got {box.tolist()}")
     net, export = load_net(ckpt)
-    tracker = build_tracker(net, export["tracker"],
-                            **OmegaConf.to_container(cfg.tracker_overrides, resolve=True))  # fmt: skip
+    tracker = build_tracker(
+        net, export["tracker"], **OmegaConf.to_container(cfg.tracker_overrides, resolve=True)
+    )
     frames, count, fps = open_frames(src)
     name = cfg.name or src.stem
     out_dir = Path(str(cfg.output_dir))
@@ -101,8 +117,12 @@ def run(cfg: DictConfig) -> Path:
             if writer is None:
                 h, w = frame.shape[:2]
                 video = out_dir / f"{name}.mp4"
-                writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"),
-                                         float(cfg.fps or fps or 30.0), (w, h))  # fmt: skip
+                writer = cv2.VideoWriter(
+                    str(video),
+                    cv2.VideoWriter_fourcc(*"mp4v"),
+                    float(cfg.fps or fps or 30.0),
+                    (w, h),
+                )
             writer.write(draw(frame, cur, score))
         bar.update(1)
         if times:

@@ -59,19 +59,27 @@ def evaluate(cfg: DictConfig, module: L.LightningModule, trainer: L.Trainer | No
     if reports:
         write_metrics_json(out_dir / "metrics.json", reports)
         rows = {
-            f"{b}/{t}": {k: r["overall"][k] for k in ("success_auc", "precision_20")} | {
-                "fps": r.get("fps", float("nan")), "sequences": r["overall"].get("num_sequences")
+            f"{b}/{t}": {k: r["overall"][k] for k in ("success_auc", "precision_20")}
+            | {
+                # a static box has no meaningful speed
+                "fps": float("nan") if t == "static" else r.get("fps", float("nan")),
+                "sequences": r["overall"].get("num_sequences"),
             }
-            for b, by_t in reports.items() for t, r in by_t.items()
-        }  # fmt: skip
+            for b, by_t in reports.items()
+            for t, r in by_t.items()
+        }
         table = format_table(rows, columns=["success_auc", "precision_20", "fps", "sequences"])
         print(table, flush=True)
         (out_dir / "results_table.txt").write_text(table + "\n")
         if trainer is not None:
             for lg in trainer.loggers:
-                flat = {f"eval/{b}/{t}/{k}": v for b, by_t in reports.items()
-                        for t, r in by_t.items() for k, v in r["overall"].items()
-                        if isinstance(v, int | float)}  # fmt: skip
+                flat = {
+                    f"eval/{b}/{t}/{k}": v
+                    for b, by_t in reports.items()
+                    for t, r in by_t.items()
+                    for k, v in r["overall"].items()
+                    if isinstance(v, int | float)
+                }
                 lg.log_metrics(flat)
     return reports
 

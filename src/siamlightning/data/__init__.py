@@ -16,7 +16,9 @@ def available_sources() -> list[str]:
     """Names accepted by `open_dataset` (one per module in `siamlightning.data.sources`)."""
     from siamlightning.data import sources
 
-    return sorted(m.name for m in pkgutil.iter_modules(sources.__path__) if not m.name.startswith("_"))
+    return sorted(
+        m.name for m in pkgutil.iter_modules(sources.__path__) if not m.name.startswith("_")
+    )
 
 
 def open_dataset(

@@ -6,8 +6,8 @@ import os
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-import albumentations as A  # noqa: E402
-import numpy as np  # noqa: E402
+import albumentations as A
+import numpy as np
 
 
 def photometric(
@@ -21,7 +21,7 @@ def photometric(
     blur_limit: tuple[int, int] = (3, 7),
     motion_blur_prob: float = 0.0,
 ) -> A.Compose:
-    """A colour / blur pipeline for uint8 RGB crops (gray conversion is applied per pair, not here)."""
+    """A colour / blur pipeline for uint8 RGB crops (gray conversion is applied per pair)."""
     ops: list[A.BasicTransform] = []
     if color_prob > 0:
         ops.append(A.ColorJitter(brightness, contrast, saturation, hue, p=color_prob))

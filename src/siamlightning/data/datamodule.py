@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence as SeqLike
+from collections.abc import Mapping
+from collections.abc import Sequence as SeqLike
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +37,9 @@ def _spec(s: SourceSpec | Mapping[str, Any]) -> SourceSpec:
     known = {"name", "root", "split", "weight", "options"}
     bad = set(s) - known
     if bad:
-        raise ValueError(f"unknown key(s) {sorted(bad)} in data source {dict(s)}; known: {sorted(known)}")
+        raise ValueError(
+            f"unknown key(s) {sorted(bad)} in data source {dict(s)}; known: {sorted(known)}"
+        )
     return SourceSpec(**{k: (dict(v) if k == "options" else v) for k, v in s.items()})
 
 
@@ -125,7 +128,9 @@ class TrackingDataModule(L.LightningDataModule):
                 **self.pair_kwargs,
             )
 
-    def _loader(self, ds: PairDataset, sampler: EpochKeySampler, shuffle_workers: bool) -> DataLoader:
+    def _loader(
+        self, ds: PairDataset, sampler: EpochKeySampler, shuffle_workers: bool
+    ) -> DataLoader:
         return DataLoader(
             ds,
             batch_size=self.batch_size,

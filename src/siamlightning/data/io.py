@@ -25,7 +25,9 @@ def read_image(path: str | Path) -> np.ndarray:
         raise FrameReadError("frame file is empty", path=p)
     img = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if img is None or img.size == 0:
-        raise FrameReadError("frame file cannot be decoded as an image (corrupt or truncated?)", path=p)
+        raise FrameReadError(
+            "frame file cannot be decoded as an image (corrupt or truncated?)", path=p
+        )
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 

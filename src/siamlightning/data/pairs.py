@@ -56,8 +56,8 @@ class PairDataset(torch.utils.data.Dataset):
         search_size: int = 239,
         exemplar_size: int = 127,
         context: float = 0.5,
-        template_jitter: CropJitter = CropJitter(4.0, 0.05),  # noqa: B008
-        search_jitter: CropJitter = CropJitter(4.0, 0.05),  # noqa: B008
+        template_jitter: CropJitter = CropJitter(4.0, 0.05),
+        search_jitter: CropJitter = CropJitter(4.0, 0.05),
         gray_prob: float = 0.0,
         augment_z: augment.A.Compose | None = None,
         augment_x: augment.A.Compose | None = None,

@@ -7,7 +7,8 @@ independent of the DataLoader worker that computes it and of the number of worke
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence as SeqLike
+from collections.abc import Iterator
+from collections.abc import Sequence as SeqLike
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,11 +75,19 @@ class PairSampler:
     def bind(self, sources: SeqLike[SequenceIndex], weights: SeqLike[float] | None = None) -> None:
         """Index the usable frames of every sequence of ``sources``, mixed with ``weights``."""
         self._frames = [
-            [usable_frames(s.boxes, s.visible, min_size=self.min_size, max_aspect=self.max_aspect,
-                           visible_ratio=s.meta.get("visible_ratio"), min_visible=self.min_visible)
-             for s in src]
+            [
+                usable_frames(
+                    s.boxes,
+                    s.visible,
+                    min_size=self.min_size,
+                    max_aspect=self.max_aspect,
+                    visible_ratio=s.meta.get("visible_ratio"),
+                    min_visible=self.min_visible,
+                )
+                for s in src
+            ]
             for src in sources
-        ]  # fmt: skip
+        ]
         self._seqs = [np.flatnonzero([len(f) > 0 for f in fr]) for fr in self._frames]
         w = np.ones(len(sources)) if weights is None else np.asarray(weights, dtype=np.float64)
         if len(w) != len(sources) or (w < 0).any():
@@ -102,7 +111,9 @@ class PairSampler:
                 src2, seq2 = self._pick_seq(rng)
                 if (src2, seq2) != (src, seq):
                     f2 = self._frames[src2][seq2]
-                    return PairSpec((src, seq, fz), (src2, seq2, int(f2[rng.integers(len(f2))])), True)
+                    return PairSpec(
+                        (src, seq, fz), (src2, seq2, int(f2[rng.integers(len(f2))])), True
+                    )
         near = frames[np.abs(frames - fz) <= self.frame_range]
         fx = int(near[rng.integers(len(near))])
         return PairSpec((src, seq, fz), (src, seq, fx), False)

@@ -7,7 +7,8 @@ Boxes are ``x, y, w, h`` float pixels with ``(x, y)`` the top-left corner and th
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator, Sequence as SeqLike
+from collections.abc import Iterator
+from collections.abc import Sequence as SeqLike
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -79,7 +80,9 @@ class Sequence:
         if self.polygons is not None:
             poly = np.asarray(self.polygons, dtype=np.float64)
             if poly.shape != (n, 8):
-                raise DataError(f"sequence {self.name!r}: polygons must be ({n}, 8), got {poly.shape}")
+                raise DataError(
+                    f"sequence {self.name!r}: polygons must be ({n}, 8), got {poly.shape}"
+                )
             self.polygons = poly
         if self.masks is not None and len(self.masks) != n:
             raise DataError(f"sequence {self.name!r}: {len(self.masks)} masks for {n} frames")
@@ -172,7 +175,7 @@ class SequenceIndex:
         return SequenceIndex([self[n] for n in names], name=self.name, root=self.root)
 
     def shard(self, rank: int, world_size: int) -> SequenceIndex:
-        """The sequences rank ``rank`` of ``world_size`` handles (balanced by frame count, no padding)."""
+        """Sequences of rank ``rank`` of ``world_size`` (balanced by frame count, no padding)."""
         if world_size <= 1:
             return self
         order = sorted(range(len(self)), key=lambda k: -len(self.sequences[k]))

@@ -36,7 +36,9 @@ def open_benchmark(spec: Mapping[str, Any], base_dir: Path | None = None) -> Seq
             root = base_dir / root
         if not root.exists():
             if spec.get("required", True):
-                raise FileNotFoundError(f"benchmark {spec.get('name')!r}: root {root} does not exist")
+                raise FileNotFoundError(
+                    f"benchmark {spec.get('name')!r}: root {root} does not exist"
+                )
             log.warning("benchmark %r skipped: %s does not exist", spec.get("name"), root)
             return None
     return open_dataset(spec["source"], root, spec.get("split"), **dict(spec.get("options") or {}))
@@ -56,8 +58,15 @@ def compare(
     for bname, (index, protocol) in benchmarks.items():
         for tname, factory in trackers.items():
             res_dir = out_dir / "results" / bname / tname
-            local = run_ope(factory, index, res_dir, rank=rank, world_size=world,
-                            progress=progress and rank == 0, name=f"{tname} on {bname}")  # fmt: skip
+            local = run_ope(
+                factory,
+                index,
+                res_dir,
+                rank=rank,
+                world_size=world,
+                progress=progress and rank == 0,
+                name=f"{tname} on {bname}",
+            )
             if world > 1:
                 gathered: list[Any] = [None] * world
                 dist.all_gather_object(gathered, local)

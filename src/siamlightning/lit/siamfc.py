@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.utilities import rank_zero_warn
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim import Optimizer
 
 from siamlightning.lit.schedules import geometric
@@ -47,7 +47,7 @@ class SiamFCModule(L.LightningModule):
         self._skipped = 0
 
     def forward(self, template: torch.Tensor, search: torch.Tensor) -> torch.Tensor:
-        """Template (B, 3, 127, 127) and search (B, 3, X, X) images, 0-255 -> logits (B, 1, R, R)."""
+        """Template (B, 3, 127, 127), search (B, 3, X, X) images, 0-255 -> logits (B, 1, R, R)."""
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         z = template.float().contiguous(memory_format=fmt)
         x = search.float().contiguous(memory_format=fmt)
@@ -73,11 +73,20 @@ class SiamFCModule(L.LightningModule):
         self.log(f"{stage}/loss", loss, prog_bar=True, sync_dist=sync, batch_size=b)
         if pos.any():
             acc = hit[pos].float().mean()
-            self.log(f"{stage}/center_acc", acc, prog_bar=stage == "val", sync_dist=sync, batch_size=b)
+            self.log(
+                f"{stage}/center_acc", acc, prog_bar=stage == "val", sync_dist=sync, batch_size=b
+            )
         if stage == "train":
             self._skipped += int(batch["skipped"].sum())
-            self.log("data/skipped_frames", batch["skipped"].sum().float(), reduce_fx="sum",
-                     on_step=False, on_epoch=True, sync_dist=True, batch_size=b)  # fmt: skip
+            self.log(
+                "data/skipped_frames",
+                batch["skipped"].sum().float(),
+                reduce_fx="sum",
+                on_step=False,
+                on_epoch=True,
+                sync_dist=True,
+                batch_size=b,
+            )
             self.last_outputs = {"response": response.detach(), "labels": labels}
         return loss
 
@@ -109,7 +118,10 @@ class SiamFCModule(L.LightningModule):
         else:
             total = int(self.trainer.estimated_stepping_batches)
         sched = geometric(opt, lr_end=self.lr_end, total=total)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": self.lr_interval}}
+        return {
+            "optimizer": opt,
+            "lr_scheduler": {"scheduler": sched, "interval": self.lr_interval},
+        }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store what `load_tracker` needs to rebuild the network and its tracker."""

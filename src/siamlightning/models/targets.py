@@ -26,7 +26,7 @@ def siamfc_labels(
         (B, 1, R, R) float labels.
     """
     dev = boxes.device
-    offs = (torch.arange(response_size, device=dev, dtype=torch.float32) - (response_size - 1) / 2)
+    offs = torch.arange(response_size, device=dev, dtype=torch.float32) - (response_size - 1) / 2
     pos = crop_size / 2 + offs * stride  # cell centres in crop coordinates
     cx = (boxes[:, 0] + boxes[:, 2] / 2).float()
     cy = (boxes[:, 1] + boxes[:, 3] / 2).float()

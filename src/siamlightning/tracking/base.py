@@ -12,7 +12,7 @@ from siamlightning.errors import DataError
 
 @dataclass
 class TrackResult:
-    """One frame's output: ``box`` (x, y, w, h), ``score``, optional ``polygon`` (8,) and ``mask``."""
+    """One frame's output: ``box`` (x, y, w, h), ``score``, optional ``polygon`` (8,), ``mask``."""
 
     box: np.ndarray
     score: float

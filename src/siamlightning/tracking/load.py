@@ -34,8 +34,9 @@ def load_net(source: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     state = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ValueError(f"{path}: weights do not match the network: missing {missing}, "
-                         f"unexpected {unexpected}")  # fmt: skip
+        raise ValueError(
+            f"{path}: weights do not match the network: missing {missing}, unexpected {unexpected}"
+        )
     return net.eval(), export
 
 

@@ -121,8 +121,10 @@ class SiamFCTracker(Tracker):
         h, w = image.shape[:2]
         self.center = np.clip(self.center, [0.0, 0.0], [float(w), float(h)])
         scale = (1 - self.scale_lr) + self.scale_lr * self.scale_factors[s]
-        scale = float(np.clip(self.x_sz * scale, self.min_scale * self.x_sz0,
-                              self.max_scale * self.x_sz0) / self.x_sz)  # fmt: skip
+        scale = float(
+            np.clip(self.x_sz * scale, self.min_scale * self.x_sz0, self.max_scale * self.x_sz0)
+            / self.x_sz
+        )
         self.target_sz = self.target_sz * scale
         self.z_sz *= scale
         self.x_sz *= scale

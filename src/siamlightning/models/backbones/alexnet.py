@@ -27,24 +27,29 @@ class AlexNetV1(nn.Module):
         init: str = "xavier",
     ) -> None:
         super().__init__()
-        c = [int(round(v * width)) for v in (96, 256, 384, 384, 256)]
+        c = [round(v * width) for v in (96, 256, 384, 384, 256)]
         c = [v + (v % 2) for v in c]  # grouped convs need even widths
         self.out_channels = c[4]
         self.conv1 = nn.Sequential(
-            nn.Conv2d(3, c[0], 11, 2), _bn(c[0], bn_eps, bn_momentum), nn.ReLU(inplace=True),
+            nn.Conv2d(3, c[0], 11, 2),
+            _bn(c[0], bn_eps, bn_momentum),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(3, 2),
-        )  # fmt: skip
+        )
         self.conv2 = nn.Sequential(
-            nn.Conv2d(c[0], c[1], 5, 1, groups=2), _bn(c[1], bn_eps, bn_momentum),
-            nn.ReLU(inplace=True), nn.MaxPool2d(3, 2),
-        )  # fmt: skip
+            nn.Conv2d(c[0], c[1], 5, 1, groups=2),
+            _bn(c[1], bn_eps, bn_momentum),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2),
+        )
         self.conv3 = nn.Sequential(
             nn.Conv2d(c[1], c[2], 3, 1), _bn(c[2], bn_eps, bn_momentum), nn.ReLU(inplace=True)
         )
         self.conv4 = nn.Sequential(
-            nn.Conv2d(c[2], c[3], 3, 1, groups=2), _bn(c[3], bn_eps, bn_momentum),
+            nn.Conv2d(c[2], c[3], 3, 1, groups=2),
+            _bn(c[3], bn_eps, bn_momentum),
             nn.ReLU(inplace=True),
-        )  # fmt: skip
+        )
         self.conv5 = nn.Sequential(nn.Conv2d(c[3], c[4], 3, 1, groups=2))
         self.reset_parameters(init)
 

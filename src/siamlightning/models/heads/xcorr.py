@@ -15,7 +15,7 @@ def _fp32(t: torch.Tensor) -> torch.Tensor:
 
 
 def xcorr(kernel: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Full cross-correlation per sample: kernel (B|1, C, h, w), x (B, C, H, W) -> (B, 1, H-h+1, W-w+1).
+    """Per-sample full cross-correlation: kernel (B|1, C, h, w), x (B, C, H, W) -> (B, 1, Ho, Wo).
 
     A kernel batch of 1 is shared by every search image (the tracker's scale pyramid).
     """
@@ -31,7 +31,7 @@ def xcorr(kernel: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def xcorr_depthwise(kernel: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Channel-wise cross-correlation: kernel (B|1, C, h, w), x (B, C, H, W) -> (B, C, H-h+1, W-w+1)."""
+    """Channel-wise cross-correlation: kernel (B|1, C, h, w), x (B, C, H, W) -> (B, C, Ho, Wo)."""
     with torch.autocast(device_type=x.device.type, enabled=False):
         k, s = _fp32(kernel), _fp32(x)
         b, c, h, w = s.shape

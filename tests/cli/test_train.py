@@ -16,8 +16,15 @@ def _losses(run_dir):
 
 
 def test_train_then_evaluate_writes_checkpoints_results_and_table(tmp_path):
-    out = run_cli("train", *FAST, f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    out = run_cli(
+        "train",
+        *FAST,
+        "callbacks.pair_images.every_n_steps=5",
+        f"hydra.run.dir={tmp_path}/run",
+        cwd=tmp_path,
+    )
     run = tmp_path / "run"
+    assert list((run / "media").glob("pairs_step*.jpg")), "no training pairs were rendered"
     for f in (
         "checkpoints/last.ckpt",
         "checkpoints/best.ckpt",

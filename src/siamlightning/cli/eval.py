@@ -15,9 +15,9 @@ from hydra.utils import get_original_cwd  # noqa: E402
 from omegaconf import DictConfig, ListConfig, OmegaConf  # noqa: E402
 
 from siamlightning.evaluation.compare import compare, open_benchmark  # noqa: E402
-from siamlightning.evaluation.ope import SequenceResult, score_ope  # noqa: E402
+from siamlightning.evaluation.ope import score_ope  # noqa: E402
 from siamlightning.evaluation.report import format_table, write_metrics_json  # noqa: E402
-from siamlightning.evaluation.results import read_ope_result  # noqa: E402
+from siamlightning.evaluation.results import box_file, read_ope_results  # noqa: E402
 from siamlightning.tracking.load import build_tracker, load_net  # noqa: E402
 
 log = logging.getLogger("siamlightning.eval")
@@ -32,16 +32,13 @@ def score_folder(folder: Path, index: Any, protocol: str) -> dict[str, Any]:
     """Score raw ``<seq>.txt`` result files in ``folder`` against ``index``."""
     if not folder.is_dir():
         raise FileNotFoundError(f"results folder {folder} does not exist")
-    results = {}
     for seq in index:
-        f = folder / f"{seq.name}.txt"
-        if not f.is_file():
+        if not box_file(folder, seq.name).is_file():
             raise FileNotFoundError(
-                f"results folder {folder} has no file for sequence {seq.name!r} ({f})"
+                f"results folder {folder} has no file for sequence {seq.name!r} "
+                f"({box_file(folder, seq.name)})"
             )
-        boxes = read_ope_result(f, expected_len=len(seq))
-        results[seq.name] = SequenceResult(name=seq.name, boxes=boxes, times=None, uid=seq.uid)
-    return score_ope(results, index, protocol=protocol)
+    return score_ope(read_ope_results(folder, index), index, protocol=protocol)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:

@@ -25,6 +25,7 @@ def test_train_then_evaluate_writes_checkpoints_results_and_table(tmp_path):
     )
     run = tmp_path / "run"
     assert list((run / "media").glob("pairs_step*.jpg")), "no training pairs were rendered"
+    assert (run / "plots" / "synthetic_success.png").is_file()
     for f in (
         "checkpoints/last.ckpt",
         "checkpoints/best.ckpt",

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf  # noqa: E402
 
 from siamlightning.evaluation.compare import compare, open_benchmark  # noqa: E402
 from siamlightning.evaluation.ope import score_ope  # noqa: E402
+from siamlightning.evaluation.plots import ope_plots  # noqa: E402
 from siamlightning.evaluation.report import format_table, write_metrics_json  # noqa: E402
 from siamlightning.evaluation.results import box_file, read_ope_results  # noqa: E402
 from siamlightning.tracking.load import build_tracker, load_net  # noqa: E402
@@ -76,6 +77,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError("give ckpt=<checkpoint> or results=<folder of result files>")
     if reports:
         write_metrics_json(out_dir / "metrics.json", reports)
+        ope_plots(reports, out_dir / "plots")
         rows = {
             f"{b}/{t}": {
                 "success_auc": r["overall"]["success_auc"],

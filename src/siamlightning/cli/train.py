@@ -17,9 +17,11 @@ import hydra  # noqa: E402
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
 from hydra.utils import get_original_cwd, instantiate  # noqa: E402
+from lightning.pytorch.loggers import WandbLogger  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from siamlightning.evaluation.compare import compare, open_benchmark  # noqa: E402
+from siamlightning.evaluation.plots import ope_plots  # noqa: E402
 from siamlightning.evaluation.report import format_table, write_metrics_json  # noqa: E402
 from siamlightning.tracking.base import StaticTracker  # noqa: E402
 from siamlightning.tracking.load import build_tracker  # noqa: E402
@@ -71,7 +73,11 @@ def evaluate(cfg: DictConfig, module: L.LightningModule, trainer: L.Trainer | No
         table = format_table(rows, columns=["success_auc", "precision_20", "fps", "sequences"])
         print(table, flush=True)
         (out_dir / "results_table.txt").write_text(table + "\n")
+        pngs = ope_plots(reports, out_dir / "plots")
         if trainer is not None:
+            for lg in trainer.loggers:
+                if isinstance(lg, WandbLogger):
+                    lg.log_image("eval/plots", [str(p) for p in pngs])
             for lg in trainer.loggers:
                 flat = {
                     f"eval/{b}/{t}/{k}": v

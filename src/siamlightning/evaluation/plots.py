@@ -1,0 +1,115 @@
+"""Benchmark plots: OTB-style success / precision plots (legend ranked by score), EAO curves."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+_STYLE = [("-", "o"), ("--", "s"), ("-.", "^"), (":", "D")]
+
+
+def _ranked(curves: Mapping[str, tuple[np.ndarray, float]]) -> list[tuple[str, np.ndarray, float]]:
+    return sorted(((k, np.asarray(c), s) for k, (c, s) in curves.items()), key=lambda r: -r[2])
+
+
+def _finish(ax: Any, fig: Any, title: str, xlabel: str, ylabel: str, path: Path) -> Path:
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.0)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="lower left" if "Success" in title else "lower right", fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def success_plot(
+    curves: Mapping[str, tuple[np.ndarray, float]], path: str | Path, *, title: str = "Success"
+) -> Path:
+    """OTB success plot: ``{tracker: (curve (21,), auc)}`` -> PNG, legend ranked by AUC."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for k, (name, curve, score) in enumerate(_ranked(curves)):
+        x = np.linspace(0, 1, len(curve))
+        ls, _ = _STYLE[(k // 10) % len(_STYLE)]
+        ax.plot(x, curve, ls, lw=2, label=f"[{score:.3f}] {name}")
+    ax.set_xlim(0, 1)
+    return _finish(ax, fig, f"Success plots of OPE - {title}", "Overlap threshold",
+                   "Success rate", Path(path))  # fmt: skip
+
+
+def precision_plot(
+    curves: Mapping[str, tuple[np.ndarray, float]],
+    path: str | Path,
+    *,
+    title: str = "Precision",
+    normalized: bool = False,
+) -> Path:
+    """OTB precision plot: ``{tracker: (curve (51,), value at 20 px)}`` -> PNG, ranked legend."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    xmax = 0.5 if normalized else 50.0
+    for k, (name, curve, score) in enumerate(_ranked(curves)):
+        x = np.linspace(0, xmax, len(curve))
+        ls, _ = _STYLE[(k // 10) % len(_STYLE)]
+        ax.plot(x, curve, ls, lw=2, label=f"[{score:.3f}] {name}")
+    ax.set_xlim(0, xmax)
+    kind = "Normalized precision" if normalized else "Precision"
+    xlabel = "Normalized location error threshold" if normalized else "Location error threshold"
+    return _finish(ax, fig, f"{kind} plots of OPE - {title}", xlabel, kind, Path(path))
+
+
+def eao_plot(
+    curves: Mapping[str, tuple[np.ndarray, float]],
+    path: str | Path,
+    *,
+    interval: tuple[int, int] | None = None,
+    title: str = "Expected average overlap",
+) -> Path:
+    """EAO curves ``{tracker: (curve (L,), eao)}`` over sequence length, interval shaded."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for name, curve, score in _ranked(curves):
+        ax.plot(np.arange(1, len(curve) + 1), curve, lw=1.5, label=f"[{score:.3f}] {name}")
+    if interval is not None:
+        ax.axvspan(interval[0], interval[1], color="gray", alpha=0.15)
+    ax.set_xscale("log")
+    return _finish(ax, fig, title, "Sequence length", "Expected overlap", Path(path))
+
+
+def ar_plot(
+    points: Mapping[str, tuple[float, float]], path: str | Path, *, title: str = "AR"
+) -> Path:
+    """Accuracy-robustness plot: ``{tracker: (accuracy, robustness in [0, 1])}`` -> PNG."""
+    fig, ax = plt.subplots(figsize=(5.0, 5.0))
+    for name, (acc, rob) in sorted(points.items(), key=lambda kv: -kv[1][0]):
+        ax.scatter([rob], [acc], s=40, label=f"{name} (A {acc:.3f}, R {rob:.3f})")
+    ax.set_xlim(0, 1)
+    return _finish(ax, fig, f"AR plot - {title}", "Robustness", "Accuracy", Path(path))
+
+
+def ope_plots(
+    reports: Mapping[str, Mapping[str, Mapping[str, Any]]], out_dir: str | Path
+) -> list[Path]:
+    """Success and precision PNGs per benchmark from ``{benchmark: {tracker: report}}``."""
+    out: list[Path] = []
+    for bench, by_tracker in reports.items():
+        succ, prec = {}, {}
+        for name, rep in by_tracker.items():
+            o = rep["overall"]
+            if "success_curve" in o and o.get("success_auc") is not None:
+                succ[name] = (np.asarray(o["success_curve"]), float(o["success_auc"]))
+            if "precision_curve" in o and o.get("precision_20") is not None:
+                prec[name] = (np.asarray(o["precision_curve"]), float(o["precision_20"]))
+        if succ:
+            out.append(success_plot(succ, Path(out_dir) / f"{bench}_success.png", title=bench))
+        if prec:
+            out.append(precision_plot(prec, Path(out_dir) / f"{bench}_precision.png", title=bench))
+    return out

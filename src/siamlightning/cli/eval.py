@@ -15,10 +15,10 @@ from hydra.utils import get_original_cwd  # noqa: E402
 from omegaconf import DictConfig, ListConfig, OmegaConf  # noqa: E402
 
 from siamlightning.evaluation.compare import compare, open_benchmark  # noqa: E402
+from siamlightning.evaluation.formats import read_results  # noqa: E402
 from siamlightning.evaluation.ope import score_ope  # noqa: E402
 from siamlightning.evaluation.plots import ope_plots  # noqa: E402
 from siamlightning.evaluation.report import format_table, write_metrics_json  # noqa: E402
-from siamlightning.evaluation.results import box_file, read_ope_results  # noqa: E402
 from siamlightning.tracking.load import build_tracker, load_net  # noqa: E402
 
 log = logging.getLogger("siamlightning.eval")
@@ -30,16 +30,10 @@ def _abs(p: str, base: Path) -> Path:
 
 
 def score_folder(folder: Path, index: Any, protocol: str) -> dict[str, Any]:
-    """Score raw ``<seq>.txt`` result files in ``folder`` against ``index``."""
+    """Score raw result files (OTB, GOT-10k, pysot or pytracking layout) in ``folder``."""
     if not folder.is_dir():
         raise FileNotFoundError(f"results folder {folder} does not exist")
-    for seq in index:
-        if not box_file(folder, seq.name).is_file():
-            raise FileNotFoundError(
-                f"results folder {folder} has no file for sequence {seq.name!r} "
-                f"({box_file(folder, seq.name)})"
-            )
-    return score_ope(read_ope_results(folder, index), index, protocol=protocol)
+    return score_ope(read_results(folder, index), index, protocol=protocol)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:

@@ -139,3 +139,12 @@ def test_real_sequences():
     tabbed = read_otb_boxes(root / "Girl" / "groundtruth_rect.orig.txt")  # tab separated, CRLF
     np.testing.assert_array_equal(tabbed, girl.boxes)
     assert idx["bag"].boxes[0, 0] == pytest.approx(292.23)
+
+
+def test_benchmark_split_lists_sequences_and_names_missing_ones(tmp_path):
+    from siamlightning.data.sources.otb import OTB50, OTB100, OTB2013
+
+    assert (len(OTB2013), len(OTB50), len(OTB100)) == (50, 49, 98)  # + Jogging/Skating2 targets
+    assert set(OTB50) < set(OTB100)
+    with pytest.raises(DataError, match="otb2013: 50 sequence folder"):
+        open_dataset("otb", tmp_path, split="otb2013")

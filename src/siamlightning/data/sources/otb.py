@@ -53,7 +53,27 @@ OTB_FRAME_RANGES: dict[str, tuple[int, int]] = {
 _BUILTIN = {k.lower(): v for k, v in OTB_FRAME_RANGES.items()}
 _GT = re.compile(r"^groundtruth_rect(?:\.(\d+))?\.txt$")
 _SEP = re.compile(r"\s*,\s*|\s+")
-_SPLITS = (None, "test", "all")
+_SPLITS = (None, "test", "all", "otb2013", "otb50", "otb100")
+
+# benchmark sequence lists (folder names), as in the got-10k toolkit's OTB reader
+OTB2013 = """Basketball Bolt Boy Car4 CarDark CarScale Coke Couple Crossing David David2 David3 Deer
+Dog1 Doll Dudek FaceOcc1 FaceOcc2 Fish FleetFace Football Football1 Freeman1 Freeman3 Freeman4
+Girl Ironman Jogging Jumping Lemming Liquor Matrix Mhyang MotorRolling MountainBike Shaking
+Singer1 Singer2 Skating1 Skiing Soccer Subway Suv Sylvester Tiger1 Tiger2 Trellis Walking
+Walking2 Woman""".split()
+OTB50 = """Basketball Biker Bird1 BlurBody BlurCar2 BlurFace BlurOwl Bolt Box Car1 Car4 CarDark
+CarScale ClifBar Couple Crowds David Deer Diving DragonBaby Dudek Football Freeman4 Girl Human3
+Human4 Human6 Human9 Ironman Jump Jumping Liquor Matrix MotorRolling Panda RedTeam Shaking
+Singer2 Skating1 Skating2 Skiing Soccer Surfer Sylvester Tiger2 Trellis Walking Walking2
+Woman""".split()
+OTB100 = (
+    """Bird2 BlurCar1 BlurCar3 BlurCar4 Board Bolt2 Boy Car2 Car24 Coke Coupon Crossing Dancer
+Dancer2 David2 David3 Dog Dog1 Doll FaceOcc1 FaceOcc2 Fish FleetFace Football1 Freeman1 Freeman3
+Girl2 Gym Human2 Human5 Human7 Human8 Jogging KiteSurf Lemming Man Mhyang MountainBike Rubik
+Singer1 Skater Skater2 Subway Suv Tiger1 Toy Trans Twinnings Vase""".split()
+    + OTB50
+)
+BENCHMARK_LISTS = {"otb2013": OTB2013, "otb50": OTB50, "otb100": OTB100}
 
 
 def read_otb_boxes(path: str | Path) -> np.ndarray:
@@ -182,7 +202,7 @@ def load(
     if kw:
         warnings.warn(f"otb: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     if split not in _SPLITS:
-        raise ValueError(f"otb: the OTB layout has no split {split!r}; use None, 'test' or 'all'")
+        raise ValueError(f"otb: no split {split!r}; use one of {', '.join(map(str, _SPLITS))}")
     if root is None:
         raise ValueError("otb: root (the folder of sequence folders) is required")
     base = Path(root)
@@ -194,6 +214,14 @@ def load(
         subdirs = (d for d in base.iterdir() if d.is_dir() and not d.name.startswith("."))
         folders = sorted(d for d in subdirs if _is_sequence(d))
     targets = {name: (folder, ann) for folder in folders for name, ann in _targets(folder)}
+    if split in BENCHMARK_LISTS and sequences is None:
+        missing = sorted(set(BENCHMARK_LISTS[split]) - {f.name for f in folders})
+        if missing:
+            raise DataError(
+                f"{split}: {len(missing)} sequence folder(s) missing: {', '.join(missing[:10])}",
+                path=base,
+            )
+        sequences = BENCHMARK_LISTS[split]
     if sequences is not None:
         if isinstance(sequences, str):
             sequences = [sequences]

@@ -1,0 +1,136 @@
+"""Compatibility contract: our state_dict keys and shapes equal pysot's, and its files load.
+
+The reference key lists (``pysot_keys/<config>.txt``) and parameter counts
+(``results/facts_*.json``) were dumped from pysot's ModelBuilder at d04028f; they live in the
+shared reference bench beside the checkout (or at $SIAMLIGHTNING_SHARED). SiamMask's mask head and
+refine module are not part of SiamRPNNet, so for ``siammask_r50_l3`` only the backbone / neck /
+rpn_head keys are compared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from siamlightning.models.backbones import AlexNet
+from siamlightning.models.heads.rpn import DepthwiseRPN
+from siamlightning.models.pysot_weights import build_pysot_net, load_pysot_state_dict
+from siamlightning.models.siamrpn import SiamRPNNet
+
+CONFIGS = [
+    "siamrpn_alex_dwxcorr",
+    "siamrpn_r50_l234_dwxcorr",
+    "siamrpn_mobilev2_l234_dwxcorr",
+    "siammask_r50_l3",
+]
+NOT_IN_SIAMRPNNET = ("mask_head.", "refine_head.")
+
+
+def _bench() -> Path:
+    env = os.environ.get("SIAMLIGHTNING_SHARED")
+    shared = Path(env) if env else Path(__file__).resolve().parents[3] / "shared"
+    bench = shared / "reference-bench"
+    if not (bench / "pysot_keys").is_dir():
+        pytest.skip(
+            f"pysot reference key lists not found under {bench} "
+            "(set SIAMLIGHTNING_SHARED to the shared folder holding reference-bench/)"
+        )
+    return bench
+
+
+def _pysot_keys(config: str) -> dict[str, tuple[int, ...]]:
+    out = {}
+    for line in (_bench() / "pysot_keys" / f"{config}.txt").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        key, shape, _dtype = line.split("\t")
+        out[key] = tuple(json.loads(shape))
+    return out
+
+
+@pytest.fixture(scope="module")
+def nets() -> dict[str, SiamRPNNet]:
+    torch.manual_seed(0)
+    return {c: build_pysot_net(c) for c in CONFIGS}
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_state_dict_keys_and_shapes_equal_pysot(config, nets):
+    ref = _pysot_keys(config)
+    if config.startswith("siammask"):
+        ref = {k: v for k, v in ref.items() if not k.startswith(NOT_IN_SIAMRPNNET)}
+    ours = {k: tuple(v.shape) for k, v in nets[config].state_dict().items()}
+    assert [k for k in ref if k not in ours] == []
+    assert [k for k in ours if k not in ref] == []
+    assert {k: s for k, s in ours.items() if ref[k] != s} == {}
+    assert list(ours) == list(ref)  # same order too
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_parameter_counts_equal_pysot(config, nets):
+    facts = json.loads((_bench() / "results" / f"facts_{config}.json").read_text())["params"]
+    net = nets[config]
+
+    def count(module):
+        return sum(p.numel() for p in module.parameters()) if module is not None else 0
+
+    assert count(net.backbone) == facts["backbone"]
+    assert count(net.neck) == facts.get("neck", 0)
+    assert count(net.rpn_head) == facts["rpn_head"]
+    extra = facts.get("mask_head", 0) + facts.get("refine_head", 0)
+    assert count(net) == facts["total"] - extra
+
+
+def _fake_pysot_file(net: SiamRPNNet, seed: int = 1) -> dict:
+    """A pysot training checkpoint: ``module.``-prefixed ``state_dict``, no BN counters."""
+    g = torch.Generator().manual_seed(seed)
+    state = {
+        f"module.{k}": (torch.randn(v.shape, generator=g) if v.is_floating_point() else v)
+        for k, v in net.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
+    return {"epoch": 20, "state_dict": state}
+
+
+def test_load_checkpoint_with_module_prefix(nets):
+    src = nets["siamrpn_alex_dwxcorr"]
+    ckpt = _fake_pysot_file(src)
+    net = build_pysot_net("siamrpn_alex_dwxcorr")
+    assert load_pysot_state_dict(net, ckpt, "siamrpn_alex_dwxcorr") == []
+    for k, v in ckpt["state_dict"].items():
+        assert torch.equal(net.state_dict()[k[len("module.") :]], v)
+    # a bare state dict loads too, and so does the legacy layout into the split AlexNet
+    bare = {k[len("module.") :]: v for k, v in ckpt["state_dict"].items()}
+    load_pysot_state_dict(net, bare, "siamrpn_alex_dwxcorr")
+    split = SiamRPNNet(backbone=AlexNet(), head=DepthwiseRPN(in_channels=256))
+    load_pysot_state_dict(split, ckpt, "siamrpn_alex_dwxcorr")
+    torch.testing.assert_close(
+        split.backbone.layer5[1].running_var, bare["backbone.features.15.running_var"]
+    )
+
+
+def test_wrong_file_raises_with_key_lists(nets):
+    alex_file = _fake_pysot_file(nets["siamrpn_alex_dwxcorr"])
+    with pytest.raises(ValueError, match="missing keys") as err:
+        load_pysot_state_dict(nets["siamrpn_mobilev2_l234_dwxcorr"], alex_file, "x")
+    msg = str(err.value)
+    assert "unexpected keys" in msg and "backbone.features.0.weight" in msg
+    r50 = {k: v for k, v in nets["siamrpn_r50_l234_dwxcorr"].state_dict().items()}
+    r50["rpn_head.cls_weight"] = torch.ones(4)
+    with pytest.raises(ValueError, match=r"shape mismatches.*rpn_head\.cls_weight"):
+        load_pysot_state_dict(nets["siamrpn_r50_l234_dwxcorr"], r50, "siamrpn_r50_l234_dwxcorr")
+
+
+def test_siammask_file_skips_mask_and_refine_keys(nets):
+    net = nets["siammask_r50_l3"]
+    state = dict(net.state_dict())
+    state["mask_head.head.3.bias"] = torch.zeros(3969)
+    state["refine_head.post2.bias"] = torch.zeros(1)
+    skipped = load_pysot_state_dict(net, state, "siammask_r50_l3")
+    assert sorted(skipped) == ["mask_head.head.3.bias", "refine_head.post2.bias"]
+    with pytest.raises(ValueError, match="unexpected keys"):
+        load_pysot_state_dict(net, state, "siamrpn_r50_l234_dwxcorr")

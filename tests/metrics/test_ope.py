@@ -144,8 +144,8 @@ def test_duplicate_seq_id_counts_once_and_empty_drop() -> None:
 def test_errors_and_empty() -> None:
     with pytest.raises(ValueError, match="3 predicted boxes for 4 ground-truth"):
         OPEMetrics().update(np.zeros((3, 4)), np.zeros((4, 4)))
-    with pytest.raises(ValueError, match=r"unknown OPE protocol 'lasot'; known: otb"):
-        OPEMetrics(protocol="lasot")
+    with pytest.raises(ValueError, match=r"unknown OPE protocol 'vot'; known: otb"):
+        OPEMetrics(protocol="vot")
     with pytest.raises(ValueError, match=r"\(N, 4\)"):
         ope_sequence_curves(np.zeros((3, 5)), np.zeros((3, 5)))
     assert get_protocol("otb").iou_thresholds[10] == 0.5

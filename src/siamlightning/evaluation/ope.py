@@ -26,7 +26,7 @@ from siamlightning.evaluation.results import (
     write_ope_result,
     write_times,
 )
-from siamlightning.metrics.ope import OPEMetrics, OPEProtocol, get_protocol, ope_sequence_curves
+from siamlightning.metrics.ope import OPEMetrics, OPEProtocol, get_protocol, ope_targets
 from siamlightning.tracking.base import Tracker
 
 __all__ = ["SequenceResult", "gather_results", "run_ope", "score_ope", "track_sequence"]
@@ -134,6 +134,18 @@ def _item(x: torch.Tensor) -> float | int | list[float]:
     return int(x) if not x.is_floating_point() else float(x)
 
 
+_SEQUENCE_KEYS = (
+    "success_auc",
+    "precision_20",
+    "norm_precision_20",
+    "ao",
+    "sr50",
+    "sr75",
+    "num_frames",
+    "repaired_frames",
+)
+
+
 def score_ope(
     results: Mapping[str, SequenceResult],
     index: SequenceIndex,
@@ -165,19 +177,17 @@ def score_ope(
         if seq.name not in results:
             continue
         res = results[seq.name]
+        targets = ope_targets(seq)  # absent flags, image bounds, visibility for every protocol
+        one = OPEMetrics(proto, drop_empty_curves=False, sync_on_compute=False)
         try:
-            curves = ope_sequence_curves(res.boxes, seq.boxes, proto)
+            one.update(res.boxes, **targets, seq_id=seq.uid)
         except ValueError as e:
             raise ValueError(f"sequence {seq.name!r}: {e}") from e
-        metric.update(res.boxes, seq.boxes, seq_id=seq.uid)
+        metric.update(res.boxes, **targets, seq_id=seq.uid)
         scored.append(res)
-        per_seq[seq.name] = {
-            "success_auc": float(proto.success_score(curves.success)),
-            "precision_20": float(proto.precision_score(curves.precision)),
-            "fps": res.fps,
-            "num_frames": curves.num_frames,
-            "repaired_frames": curves.repaired,
-        }
+        values = one.compute()
+        per_seq[seq.name] = {k: _item(values[k]) for k in _SEQUENCE_KEYS if k in values}
+        per_seq[seq.name]["fps"] = res.fps
     with warnings.catch_warnings():  # no sequence to score: NaN scores, not a warning
         warnings.filterwarnings("ignore", message=".*compute.*before the ``update``")
         summary = metric.compute()

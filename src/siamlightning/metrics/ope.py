@@ -1,17 +1,19 @@
-"""OPE (one-pass evaluation) metrics: success and precision curves, averaged per sequence.
+"""OPE (one-pass evaluation) metrics: success, precision, normalised precision, AO and SR.
 
-A protocol (`OPEProtocol`) fixes how one toolkit turns a whole sequence's predictions into
-per-frame IoU and centre error (first frame, invalid GT, repair of invalid predictions) and which
-thresholds make the curves. Implemented: ``"otb"``, the OTB v1.0 MATLAB toolkit
-(``calcSeqErrRobust.m`` + ``genPerfMat.m``). The metrics are torchmetrics `Metric`s that store one
-row per sequence and de-duplicate rows by ``seq_id`` in `compute`, so they sync correctly under
-DDP, with padded/duplicated sequences and with ranks holding different numbers of sequences.
+A protocol (`OPEProtocol`, presets in `PROTOCOLS`, defined in
+`siamlightning.metrics.ope_protocols`) fixes how one toolkit turns a whole sequence's
+predictions into per-frame IoU and centre errors (first frame, invalid GT, repair of invalid
+predictions, absent / invisible frames, rounding, image bounds) and how the curves are scored:
+``"otb"``, ``"uav"``, ``"nfs"`` (OTB v1.0 MATLAB), ``"lasot"`` (LaSOT MATLAB), ``"pysot"``,
+``"trackingnet"`` (devkit) and ``"got10k"`` (frame-pooled AO/SR). The metrics are torchmetrics
+`Metric`s that store one row of counts per sequence and de-duplicate rows by ``seq_id`` in
+`compute`, so they sync exactly under DDP, with padded/duplicated sequences and with ranks
+holding different numbers of sequences (GOT-10k's frame pooling included: its rows hold the
+per-sequence IoU sum and counts, summed in ``seq_id`` order).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -21,91 +23,36 @@ from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 from torchmetrics.utilities.distributed import gather_all_tensors
 
-from siamlightning.metrics.geometry import box_iou, center_error
+from siamlightning.metrics.ope_protocols import (
+    PROTOCOLS,
+    FrameErrors,
+    FrameRule,
+    OPEProtocol,
+    get_protocol,
+)
 
 __all__ = [
     "PROTOCOLS",
+    "FrameErrors",
+    "FrameRule",
     "OPEMetric",
     "OPEMetrics",
     "OPEProtocol",
     "Precision",
     "PrecisionCurve",
     "SequenceCurves",
+    "SequenceStats",
     "SuccessAUC",
     "SuccessCurve",
     "get_protocol",
+    "ope_frame_details",
     "ope_frame_errors",
     "ope_sequence_curves",
+    "ope_sequence_stats",
+    "ope_targets",
 ]
 
-
-def _otb_frame_errors(pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """OTB-m rules: (N, 4), (N, 4) -> IoU (N,), CE (N,), repaired (N,) bool.
-
-    1. Frames >= 1 whose prediction has a non-finite value or w/h <= 0, and whose GT has no NaN,
-       take the previous frame's (possibly repaired) prediction; frame 0 is the raw one.
-    2. Frame 0 is then set to the GT.
-    3. GT rows with any of x, y, w, h <= 0 or NaN (x = 0 too) get IoU = -1 (fail every threshold)
-       and CE = -1 (precise at every threshold).
-    """
-    n = gt.shape[0]
-    bad = ~torch.isfinite(pred).all(dim=1) | (pred[:, 2] <= 0) | (pred[:, 3] <= 0)
-    repaired = bad & ~torch.isnan(gt).any(dim=1)
-    repaired[0] = False
-    frame = torch.arange(n, device=pred.device)
-    source = torch.cummax(torch.where(repaired, 0, frame), dim=0).values  # last kept frame <= i
-    pred = pred[source]
-    pred[0] = gt[0]
-    gt_valid = (gt > 0).all(dim=1)  # NaN > 0 is False
-    iou = torch.where(gt_valid, box_iou(pred, gt), -1.0)
-    ce = torch.where(gt_valid, center_error(pred, gt), -1.0)
-    return iou, ce, repaired
-
-
-@dataclass(frozen=True, eq=False)
-class OPEProtocol:
-    """One toolkit's OPE conventions: per-frame errors, curve thresholds and the two scores."""
-
-    name: str
-    description: str
-    iou_thresholds: tuple[float, ...]
-    ce_thresholds: tuple[float, ...]
-    precision_threshold: float
-    frame_rule: Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]
-
-    def frame_errors(self, pred: Tensor, gt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(N, 4) float64 pred, gt -> IoU (N,), CE (N,), repaired (N,) bool."""
-        return self.frame_rule(pred, gt)
-
-    def success_score(self, curve: Tensor) -> Tensor:
-        """Success curve (..., T) -> AUC (...): the mean of the T points."""
-        return curve.mean(dim=-1)
-
-    def precision_score(self, curve: Tensor) -> Tensor:
-        """Precision curve (..., T) -> its value at `precision_threshold` pixels (...)."""
-        return curve[..., self.ce_thresholds.index(self.precision_threshold)]
-
-
-PROTOCOLS: dict[str, OPEProtocol] = {
-    "otb": OPEProtocol(
-        name="otb",
-        description="OTB v1.0 MATLAB toolkit (calcSeqErrRobust.m, genPerfMat.m)",
-        iou_thresholds=tuple(np.linspace(0.0, 1.0, 21).tolist()),
-        ce_thresholds=tuple(float(t) for t in range(51)),
-        precision_threshold=20.0,
-        frame_rule=_otb_frame_errors,
-    ),
-}
-
-
-def get_protocol(protocol: str | OPEProtocol) -> OPEProtocol:
-    """The `OPEProtocol` named ``protocol``; ValueError listing the known ones otherwise."""
-    if isinstance(protocol, OPEProtocol):
-        return protocol
-    if protocol not in PROTOCOLS:
-        known = ", ".join(sorted(PROTOCOLS))
-        raise ValueError(f"unknown OPE protocol {protocol!r}; known: {known}")
-    return PROTOCOLS[protocol]
+Flags = Tensor | np.ndarray | None
 
 
 def _as_boxes(x: Tensor | np.ndarray, what: str) -> Tensor:
@@ -116,16 +63,92 @@ def _as_boxes(x: Tensor | np.ndarray, what: str) -> Tensor:
     return t
 
 
-def ope_frame_errors(
-    pred: Tensor | np.ndarray, gt: Tensor | np.ndarray, protocol: str | OPEProtocol = "otb"
-) -> tuple[Tensor, Tensor, Tensor]:
-    """One whole sequence (N, 4), (N, 4) -> float64 IoU (N,), CE (N,), repaired (N,) bool."""
+def ope_frame_details(
+    pred: Tensor | np.ndarray,
+    gt: Tensor | np.ndarray,
+    protocol: str | OPEProtocol = "otb",
+    *,
+    absent: Flags = None,
+    bound: tuple[float, float] | None = None,
+    visible: Flags = None,
+) -> FrameErrors:
+    """One whole sequence (N, 4), (N, 4) -> `FrameErrors` (IoU, CE, NCE, repaired, scored)."""
     p, g = _as_boxes(pred, "predicted"), _as_boxes(gt, "ground-truth")
     if p.shape[0] != g.shape[0]:
         raise ValueError(f"{p.shape[0]} predicted boxes for {g.shape[0]} ground-truth boxes")
     if g.shape[0] == 0:
         raise ValueError("empty sequence: no boxes to evaluate")
-    return get_protocol(protocol).frame_errors(p, g)
+    proto = get_protocol(protocol)
+    return proto.frame_details(p, g, absent=absent, bound=bound, visible=visible)
+
+
+def ope_frame_errors(
+    pred: Tensor | np.ndarray,
+    gt: Tensor | np.ndarray,
+    protocol: str | OPEProtocol = "otb",
+    *,
+    absent: Flags = None,
+    bound: tuple[float, float] | None = None,
+    visible: Flags = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One whole sequence (N, 4), (N, 4) -> float64 IoU (N,), CE (N,), repaired (N,) bool."""
+    e = ope_frame_details(pred, gt, protocol, absent=absent, bound=bound, visible=visible)
+    return e.iou, e.ce, e.repaired
+
+
+class SequenceStats(NamedTuple):
+    """One sequence as counts: curves (T,) of scored frames passing each threshold, and totals.
+
+    ``iou_sum`` sums the scored frames' IoU clipped to >= 0 (NaN counts 0); ``sr50`` / ``sr75``
+    count IoU > 0.5 / 0.75; ``denominator`` is what the curves are divided by.
+    """
+
+    success: Tensor
+    precision: Tensor
+    norm_precision: Tensor
+    iou_sum: float
+    sr50: int
+    sr75: int
+    scored: int
+    denominator: int
+    repaired: int
+    num_frames: int
+
+
+def _counts(values: Tensor, thresholds: tuple[float, ...], above: bool) -> Tensor:
+    if not thresholds:
+        return torch.zeros(0, dtype=torch.float64)
+    t = torch.tensor(thresholds, dtype=torch.float64)
+    hit = values[:, None] > t if above else values[:, None] <= t
+    return hit.sum(dim=0, dtype=torch.float64)
+
+
+def ope_sequence_stats(
+    pred: Tensor | np.ndarray,
+    gt: Tensor | np.ndarray,
+    protocol: str | OPEProtocol = "otb",
+    *,
+    absent: Flags = None,
+    bound: tuple[float, float] | None = None,
+    visible: Flags = None,
+) -> SequenceStats:
+    """One whole sequence (N, 4), (N, 4) -> `SequenceStats` (threshold counts and totals)."""
+    proto = get_protocol(protocol)
+    e = ope_frame_details(pred, gt, proto, absent=absent, bound=bound, visible=visible)
+    iou = e.iou  # unscored frames are NaN: they pass no threshold
+    scored_iou = torch.nan_to_num(iou[e.scored], nan=0.0).clamp(min=0.0)
+    return SequenceStats(
+        success=_counts(iou, proto.iou_thresholds, above=True),
+        precision=_counts(e.ce, proto.ce_thresholds, above=False),
+        norm_precision=_counts(e.nce, proto.nce_thresholds, above=False),
+        iou_sum=float(scored_iou.sum()),
+        sr50=int((iou > 0.5).sum()),
+        sr75=int((iou > 0.75).sum()),
+        scored=int(e.scored.sum()),
+        denominator=e.denominator,
+        repaired=int(e.repaired.sum()),
+        num_frames=int(iou.shape[0]),
+    )
 
 
 class SequenceCurves(NamedTuple):
@@ -138,33 +161,57 @@ class SequenceCurves(NamedTuple):
 
 
 def ope_sequence_curves(
-    pred: Tensor | np.ndarray, gt: Tensor | np.ndarray, protocol: str | OPEProtocol = "otb"
+    pred: Tensor | np.ndarray,
+    gt: Tensor | np.ndarray,
+    protocol: str | OPEProtocol = "otb",
+    *,
+    absent: Flags = None,
+    bound: tuple[float, float] | None = None,
+    visible: Flags = None,
 ) -> SequenceCurves:
     """One whole sequence (N, 4), (N, 4) -> fraction of frames with IoU > t and with CE <= t."""
-    proto = get_protocol(protocol)
-    iou, ce, repaired = ope_frame_errors(pred, gt, proto)
-    n = iou.shape[0]
-    t_iou = torch.tensor(proto.iou_thresholds, dtype=torch.float64)
-    t_ce = torch.tensor(proto.ce_thresholds, dtype=torch.float64)
-    success = (iou[:, None] > t_iou).sum(dim=0, dtype=torch.float64) / n
-    precision = (ce[:, None] <= t_ce).sum(dim=0, dtype=torch.float64) / n
-    return SequenceCurves(success, precision, int(repaired.sum()), n)
+    s = ope_sequence_stats(pred, gt, protocol, absent=absent, bound=bound, visible=visible)
+    return SequenceCurves(
+        s.success / s.denominator, s.precision / s.denominator, s.repaired, s.num_frames
+    )
+
+
+def ope_targets(sequence: Any) -> dict[str, Any]:
+    """A `Sequence`'s scoring inputs: ``gt``, ``absent``, ``bound`` (W, H) and ``visible``.
+
+    ``bound`` comes from ``meta["width"/"height"]`` (None when unknown); ``visible`` is
+    ``meta["cover"] > 0`` (GOT-10k) when present, else ``~absent``. Use as
+    ``metric.update(pred, **ope_targets(seq), seq_id=seq.uid)``.
+    """
+    meta = sequence.meta
+    absent = np.asarray(sequence.absent, dtype=bool)
+    w, h = meta.get("width"), meta.get("height")
+    cover = meta.get("cover")
+    return {
+        "gt": sequence.boxes,
+        "absent": absent,
+        "bound": None if w is None or h is None else (float(w), float(h)),
+        "visible": ~absent if cover is None else np.asarray(cover) > 0,
+    }
 
 
 class OPEMetric(Metric):
-    """Per-sequence OPE curves; `compute` returns the dataset summary dict (see `OPEMetrics`).
+    """Per-sequence OPE counts; `compute` returns the dataset summary dict (see `OPEMetrics`).
 
     Args:
-        protocol: an `OPEProtocol` or its name (``"otb"``).
+        protocol: an `OPEProtocol` or its name (``"otb"``, ``"lasot"``, ``"got10k"``, ...).
         drop_empty_curves: drop sequences whose whole curve sums to 0 before averaging (the
-            OTB-m/LaSOT-m ``plotDrawSave.m`` quirk; off by default like pysot/pytracking/got10k).
+            OTB-m/LaSOT-m ``plotDrawSave.m`` quirk; off by default like pysot/pytracking/got10k;
+            ignored by frame-pooled protocols).
         kwargs: passed to `torchmetrics.Metric`.
 
-    ``update(pred, gt, *, seq_id=None)`` takes ONE WHOLE sequence, (N, 4) tensors or arrays.
-    Rows are de-duplicated by ``seq_id`` (first kept) and averaged in ``seq_id`` order, so a
-    DDP run equals the single-process run bit for bit. Without ``seq_id`` an id unique to this
-    rank and call is made up (negative, never equal to a `Sequence.uid`): under DDP pass
-    ``seq_id=sequence.uid`` so duplicated sequences are recognised across ranks.
+    ``update(pred, gt, *, seq_id=None, absent=None, bound=None, visible=None)`` takes ONE WHOLE
+    sequence, (N, 4) tensors or arrays, and optionally its (N,) absent flags (LaSOT, pysot), image
+    size ``(W, H)`` and (N,) visible mask (GOT-10k); `ope_targets` extracts them from a
+    `Sequence`. Rows are de-duplicated by ``seq_id`` (first kept) and reduced in ``seq_id``
+    order, so a DDP run equals the single-process run bit for bit. Without ``seq_id`` an id
+    unique to this rank and call is made up (negative, never equal to a `Sequence.uid`): under
+    DDP pass ``seq_id=sequence.uid`` so duplicated sequences are recognised across ranks.
     """
 
     is_differentiable = False
@@ -178,11 +225,15 @@ class OPEMetric(Metric):
         self.protocol = get_protocol(protocol)
         self.drop_empty_curves = drop_empty_curves
         self._auto_ids = 0
-        n_iou, n_ce = len(self.protocol.iou_thresholds), len(self.protocol.ce_thresholds)
+        p = self.protocol
+        n_iou, n_ce, n_nce = len(p.iou_thresholds), len(p.ce_thresholds), len(p.nce_thresholds)
         self._row_specs: dict[str, tuple[tuple[int, ...], torch.dtype]] = {
             "seq_ids": ((0,), torch.int64),
-            "success_rows": ((0, n_iou), torch.float64),
+            "success_rows": ((0, n_iou), torch.float64),  # counts of frames passing each t
             "precision_rows": ((0, n_ce), torch.float64),
+            "norm_precision_rows": ((0, n_nce), torch.float64),
+            "iou_rows": ((0, 4), torch.float64),  # iou_sum, sr50 count, sr75 count, scored
+            "denominator_rows": ((0,), torch.int64),
             "repaired_rows": ((0,), torch.int64),
             "frame_rows": ((0,), torch.int64),
         }
@@ -196,17 +247,32 @@ class OPEMetric(Metric):
         return -((rank << 40) + self._auto_ids)
 
     def update(
-        self, pred: Tensor | np.ndarray, gt: Tensor | np.ndarray, *, seq_id: int | None = None
+        self,
+        pred: Tensor | np.ndarray,
+        gt: Tensor | np.ndarray,
+        *,
+        seq_id: int | None = None,
+        absent: Flags = None,
+        bound: tuple[float, float] | None = None,
+        visible: Flags = None,
     ) -> None:
-        """Add one whole sequence: pred (N, 4), gt (N, 4); ``seq_id`` identifies it across ranks."""
-        curves = ope_sequence_curves(pred, gt, self.protocol)
+        """Add one whole sequence: pred (N, 4), gt (N, 4), optional (N,) flags and (W, H)."""
+        s = ope_sequence_stats(pred, gt, self.protocol, absent=absent, bound=bound, visible=visible)
         sid = self._next_auto_id() if seq_id is None else int(seq_id)
         dev = self.device
-        self.seq_ids.append(torch.tensor([sid], dtype=torch.int64, device=dev))
-        self.success_rows.append(curves.success.to(dev)[None])
-        self.precision_rows.append(curves.precision.to(dev)[None])
-        self.repaired_rows.append(torch.tensor([curves.repaired], dtype=torch.int64, device=dev))
-        self.frame_rows.append(torch.tensor([curves.num_frames], dtype=torch.int64, device=dev))
+
+        def scalar(v: float | int, dtype: torch.dtype) -> Tensor:
+            return torch.tensor([v], dtype=dtype, device=dev)
+
+        self.seq_ids.append(scalar(sid, torch.int64))
+        self.success_rows.append(s.success.to(dev)[None])
+        self.precision_rows.append(s.precision.to(dev)[None])
+        self.norm_precision_rows.append(s.norm_precision.to(dev)[None])
+        iou_row = [s.iou_sum, float(s.sr50), float(s.sr75), float(s.scored)]
+        self.iou_rows.append(torch.tensor([iou_row], dtype=torch.float64, device=dev))
+        self.denominator_rows.append(scalar(s.denominator, torch.int64))
+        self.repaired_rows.append(scalar(s.repaired, torch.int64))
+        self.frame_rows.append(scalar(s.num_frames, torch.int64))
 
     def _sync_dist(self, dist_sync_fn: Any = gather_all_tensors, process_group: Any = None) -> None:
         # torchmetrics stands in a 1-D tensor of the metric's default dtype for an empty list
@@ -224,19 +290,36 @@ class OPEMetric(Metric):
             return torch.zeros(shape, dtype=dtype, device=self.device)
         return dim_zero_cat(value)
 
-    def sequence_rows(self) -> dict[str, Tensor]:
-        """Rows de-duplicated by seq_id (first kept), in seq_id order: ids (S,), curves (S, T)."""
+    def _unique_rows(self) -> dict[str, Tensor]:
+        """Raw rows de-duplicated by seq_id (first kept), in seq_id order."""
         ids = self._cat("seq_ids")
         uniq, inverse = torch.unique(ids, sorted=True, return_inverse=True)
         first = torch.full_like(uniq, ids.shape[0]).scatter_reduce(
             0, inverse, torch.arange(ids.shape[0], device=ids.device), reduce="amin"
         )
+        out = {"seq_ids": uniq}
+        for name in self._row_specs:
+            if name != "seq_ids":
+                out[name.removesuffix("_rows")] = self._cat(name)[first]
+        return out
+
+    def sequence_rows(self) -> dict[str, Tensor]:
+        """Per sequence, in seq_id order: ids (S,), curves (S, T) as fractions, counts (S,)."""
+        r = self._unique_rows()
+        den = r["denominator"].to(torch.float64)[:, None]
+        iou = r["iou"]
         return {
-            "seq_ids": uniq,
-            "success": self._cat("success_rows")[first],
-            "precision": self._cat("precision_rows")[first],
-            "repaired": self._cat("repaired_rows")[first],
-            "frames": self._cat("frame_rows")[first],
+            "seq_ids": r["seq_ids"],
+            "success": r["success"] / den,
+            "precision": r["precision"] / den,
+            "norm_precision": r["norm_precision"] / den,
+            "repaired": r["repaired"],
+            "frames": r["frame"],
+            "denominator": r["denominator"],
+            "scored": iou[:, 3].to(torch.int64),
+            "iou_sum": iou[:, 0],
+            "sr50_count": iou[:, 1],
+            "sr75_count": iou[:, 2],
         }
 
     def _mean_curve(self, rows: Tensor) -> Tensor:
@@ -246,20 +329,48 @@ class OPEMetric(Metric):
             return torch.full(rows.shape[1:], float("nan"), dtype=rows.dtype, device=rows.device)
         return rows.mean(dim=0)
 
-    def compute(self) -> dict[str, Tensor]:
-        """Summary: success_auc, precision_20 (), success_curve, precision_curve (T,), counts."""
-        rows = self.sequence_rows()
-        success = self._mean_curve(rows["success"])
-        precision = self._mean_curve(rows["precision"])
+    def _pooled(self) -> dict[str, Tensor]:
+        r = self._unique_rows()
+        total = r["denominator"].sum().to(torch.float64)
+        iou = r["iou"].sum(dim=0)
         return {
-            "success_auc": self.protocol.success_score(success),
-            "precision_20": self.protocol.precision_score(precision),
-            "success_curve": success,
-            "precision_curve": precision,
-            "num_sequences": torch.tensor(rows["seq_ids"].shape[0], dtype=torch.int64),
-            "num_frames": rows["frames"].sum(),
-            "repaired_frames": rows["repaired"].sum(),
+            "ao": iou[0] / total,
+            "sr50": iou[1] / total,
+            "sr75": iou[2] / total,
+            "success_curve": r["success"].sum(dim=0) / total,
+            "scored_frames": iou[3].to(torch.int64),
         }
+
+    def compute(self) -> dict[str, Tensor]:
+        """Summary: success_auc, precision_20 (), curves (T,), counts; see the protocol's keys.
+
+        Per-sequence protocols give ``success_auc``, ``precision_20`` and, where the toolkit
+        has it (lasot, pysot, trackingnet), ``norm_precision_20`` with their curves; the
+        frame-pooled got10k gives ``ao``, ``sr50``, ``sr75``, ``success_curve`` (101 points)
+        and ``scored_frames``. All give num_sequences, num_frames and repaired_frames.
+        """
+        p = self.protocol
+        rows = self.sequence_rows()
+        if p.pooled:
+            out = self._pooled()
+        else:
+            success = self._mean_curve(rows["success"])
+            out = {"success_auc": p.success_score(success)}
+            if p.ce_thresholds:
+                precision = self._mean_curve(rows["precision"])
+                out["precision_20"] = p.precision_score(precision)
+            if p.nce_thresholds:
+                norm = self._mean_curve(rows["norm_precision"])
+                out["norm_precision_20"] = p.norm_precision_score(norm)
+            out["success_curve"] = success
+            if p.ce_thresholds:
+                out["precision_curve"] = precision
+            if p.nce_thresholds:
+                out["norm_precision_curve"] = norm
+        out["num_sequences"] = torch.tensor(rows["seq_ids"].shape[0], dtype=torch.int64)
+        out["num_frames"] = rows["frames"].sum()
+        out["repaired_frames"] = rows["repaired"].sum()
+        return out
 
 
 class OPEMetrics(OPEMetric):

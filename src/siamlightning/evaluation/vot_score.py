@@ -27,7 +27,12 @@ def _size(seq: Sequence) -> tuple[int, int]:
 
 
 def score_vot_folder(
-    folder: str | Path, index: SequenceIndex, *, year: int | str = 2018, variant: str = "legacy"
+    folder: str | Path,
+    index: SequenceIndex,
+    *,
+    year: int | str = 2018,
+    variant: str = "legacy",
+    interval: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """EAO, accuracy and robustness of the trajectories under ``folder`` (or its ``baseline/``)."""
     base = Path(folder)
@@ -57,7 +62,7 @@ def score_vot_folder(
     curve = eao_curve(eao_o, eao_c, variant=variant)
     ar = ar_summary(ar_o, ar_c, variant=variant)
     overall = {
-        "eao": float(eao_score(curve, eao_interval(year), variant=variant)),
+        "eao": float(eao_score(curve, interval or eao_interval(year), variant=variant)),
         "accuracy": float(ar["accuracy"]),
         "robustness": float(ar["robustness"]),
         "failures": float(ar["average_failures"]),

@@ -1,8 +1,16 @@
-"""``siamlightning-eval``: run a checkpoint on a benchmark, or score existing result files."""
+"""``siamlightning-eval``: run a checkpoint on a benchmark, or score existing result files.
+
+    siamlightning-eval ckpt=<last.ckpt> benchmark=otb100 benchmark.root=/data/OTB100
+    siamlightning-eval results=[dirA,dirB] benchmark=vot2018 benchmark.root=/data/VOT2018
+
+Under ``torchrun`` (or any launcher that sets ``WORLD_SIZE``) sequences are sharded across the
+processes and the trajectories gathered, so the numbers equal a single-process run.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,17 +19,39 @@ from siamlightning.cli.common import config_dir, setup_environment
 setup_environment()
 
 import hydra  # noqa: E402
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
 from hydra.utils import get_original_cwd  # noqa: E402
 from omegaconf import DictConfig, ListConfig, OmegaConf  # noqa: E402
 
 from siamlightning.evaluation.compare import compare, open_benchmark  # noqa: E402
-from siamlightning.evaluation.formats import read_results  # noqa: E402
+from siamlightning.evaluation.formats import (  # noqa: E402
+    read_results,
+    write_result,
+    write_trackingnet_submission,
+)
 from siamlightning.evaluation.ope import score_ope  # noqa: E402
-from siamlightning.evaluation.plots import ope_plots  # noqa: E402
+from siamlightning.evaluation.plots import ar_plot, eao_plot, ope_plots  # noqa: E402
 from siamlightning.evaluation.report import format_table, write_metrics_json  # noqa: E402
+from siamlightning.evaluation.vot import run_vot  # noqa: E402
+from siamlightning.evaluation.vot_score import score_vot_folder  # noqa: E402
+from siamlightning.metrics.vot_eao import eao_interval  # noqa: E402
 from siamlightning.tracking.load import build_tracker, load_net  # noqa: E402
 
 log = logging.getLogger("siamlightning.eval")
+COLUMNS = (
+    "success_auc",
+    "precision_20",
+    "norm_precision_20",
+    "ao",
+    "sr50",
+    "sr75",
+    "eao",
+    "accuracy",
+    "robustness",
+    "failures",
+    "fps",
+)
 
 
 def _abs(p: str, base: Path) -> Path:
@@ -29,15 +59,103 @@ def _abs(p: str, base: Path) -> Path:
     return q if q.is_absolute() else base / q
 
 
-def score_folder(folder: Path, index: Any, protocol: str) -> dict[str, Any]:
-    """Score raw result files (OTB, GOT-10k, pysot or pytracking layout) in ``folder``."""
-    if not folder.is_dir():
-        raise FileNotFoundError(f"results folder {folder} does not exist")
-    return score_ope(read_results(folder, index), index, protocol=protocol)
+def _init_distributed() -> tuple[int, int]:
+    """Join the process group a launcher (torchrun, SLURM srun) describes in the environment."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _score(folder: Path, index: Any, bench: dict[str, Any]) -> dict[str, Any]:
+    if bench.get("kind") == "vot":
+        return score_vot_folder(
+            folder, index, year=bench.get("year", 2018), variant=bench.get("variant", "legacy")
+        )
+    return score_ope(read_results(folder, index), index, protocol=bench.get("protocol", "otb"))
+
+
+def _track(cfg: DictConfig, bench: dict[str, Any], index: Any, out_dir: Path) -> dict[str, Any]:
+    base = Path(get_original_cwd())
+    net, export = load_net(_abs(str(cfg.ckpt), base))
+    tracker_cfg = export["tracker"]
+    if cfg.get("tracker"):
+        tracker_cfg = OmegaConf.to_container(cfg.tracker, resolve=True)
+    overrides = OmegaConf.to_container(cfg.tracker_overrides, resolve=True)
+    label = cfg.name or Path(str(cfg.ckpt)).stem
+    factory = lambda: build_tracker(net, tracker_cfg, **overrides)  # noqa: E731
+    res_dir = out_dir / "results" / bench["name"] / label
+    if bench.get("kind") == "vot":
+        rank, world = _init_distributed()
+        run_vot(
+            factory,
+            index,
+            res_dir,
+            repetitions=int(bench.get("repetitions", 15)),
+            rank=rank,
+            world_size=world,
+            progress=cfg.progress,
+            name=label,
+        )
+        if world > 1:
+            dist.barrier()
+        return {label: _score(res_dir, index, bench)} if rank == 0 else {}
+    _init_distributed()
+    reports = compare(
+        {label: factory},
+        {bench["name"]: (index, bench.get("protocol", "otb"))},
+        out_dir,
+        progress=cfg.progress,
+        score=not bench.get("gt_withheld"),
+    )
+    by_tracker = reports.get(bench["name"], {})
+    for name, rep in by_tracker.items():
+        _export_layout(rep.pop("trajectories", {}), bench, res_dir.parent / name)
+    return {k: v for k, v in by_tracker.items() if not bench.get("gt_withheld")}
+
+
+def _export_layout(trajectories: dict[str, Any], bench: dict[str, Any], folder: Path) -> None:
+    if bench.get("layout", "otb") != "otb":
+        for name, res in trajectories.items():
+            write_result(folder, name, res.boxes, layout=bench["layout"], times=res.times)
+    if bench.get("source") == "trackingnet" and trajectories:
+        z = write_trackingnet_submission(
+            folder / "submission", {n: r.boxes for n, r in trajectories.items()}
+        )
+        print(f"TrackingNet submission: {z}")
+    if bench.get("gt_withheld") and trajectories:
+        print(f"{bench['name']}: ground truth is withheld; submit the results in {folder}")
+
+
+def _report(reports: dict[str, Any], bench: dict[str, Any], out_dir: Path) -> None:
+    write_metrics_json(out_dir / "metrics.json", reports)
+    ope_plots(reports, out_dir / "plots")
+    by_t = next(iter(reports.values()))
+    if bench.get("kind") == "vot":
+        curves = {t: (r["overall"]["eao_curve"], r["overall"]["eao"]) for t, r in by_t.items()}
+        eao_plot(
+            curves,
+            out_dir / "plots" / f"{bench['name']}_eao.png",
+            interval=eao_interval(bench.get("year", 2018)),
+        )
+        ar = {
+            t: (r["overall"]["accuracy"], min(1.0, r["overall"]["robustness"] / 100))
+            for t, r in by_t.items()
+        }
+        ar_plot(ar, out_dir / "plots" / f"{bench['name']}_ar.png", title=bench["name"])
+    rows = {
+        f"{b}/{t}": {k: r["overall"].get(k, r.get(k)) for k in COLUMNS}
+        for b, bt in reports.items()
+        for t, r in bt.items()
+    }
+    used = [c for c in COLUMNS if any(row.get(c) is not None for row in rows.values())]
+    print(format_table(rows, columns=used), flush=True)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Evaluate and print the table; returns ``{benchmark: {tracker: report}}``."""
+    """Evaluate and print the table; returns ``{benchmark: {tracker: report}}`` (rank 0)."""
     base = Path(get_original_cwd())
     bench = OmegaConf.to_container(cfg.benchmark, resolve=True)
     index = open_benchmark(bench, base)
@@ -45,43 +163,23 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise FileNotFoundError(
             f"benchmark {bench.get('name')!r} root {bench.get('root')} not found"
         )
-    bname, protocol = bench.get("name", "benchmark"), bench.get("protocol", "otb")
     out_dir = Path(cfg.paths.output_dir)
     if cfg.results is not None:
+        if bench.get("gt_withheld"):
+            raise ValueError(f"{bench['name']}: ground truth is withheld; score on its server")
         folders = cfg.results if isinstance(cfg.results, ListConfig) else [cfg.results]
-        reports = {bname: {}}
+        by_tracker = {}
         for f in folders:
             folder = _abs(str(f), base)
             label = cfg.name if (cfg.name and len(folders) == 1) else folder.name
-            reports[bname][label] = score_folder(folder, index, protocol)
+            by_tracker[label] = _score(folder, index, bench)
     elif cfg.ckpt is not None:
-        net, export = load_net(_abs(str(cfg.ckpt), base))
-        tracker_cfg = export["tracker"]
-        if cfg.get("tracker"):
-            tracker_cfg = OmegaConf.to_container(cfg.tracker, resolve=True)
-        overrides = OmegaConf.to_container(cfg.tracker_overrides, resolve=True)
-        label = cfg.name or Path(str(cfg.ckpt)).stem
-        reports = compare(
-            {label: lambda: build_tracker(net, tracker_cfg, **overrides)},
-            {bname: (index, protocol)},
-            out_dir,
-            progress=cfg.progress,
-        )
+        by_tracker = _track(cfg, bench, index, out_dir)
     else:
         raise ValueError("give ckpt=<checkpoint> or results=<folder of result files>")
+    reports = {bench["name"]: by_tracker} if by_tracker else {}
     if reports:
-        write_metrics_json(out_dir / "metrics.json", reports)
-        ope_plots(reports, out_dir / "plots")
-        rows = {
-            f"{b}/{t}": {
-                "success_auc": r["overall"]["success_auc"],
-                "precision_20": r["overall"]["precision_20"],
-                "fps": r.get("fps", float("nan")),
-            }
-            for b, by_t in reports.items()
-            for t, r in by_t.items()
-        }
-        print(format_table(rows, columns=["success_auc", "precision_20", "fps"]), flush=True)
+        _report(reports, bench, out_dir)
     return reports
 
 

@@ -50,9 +50,14 @@ def compare(
     out_dir: Path,
     *,
     progress: bool = True,
+    score: bool = True,
+    keep_trajectories: bool = False,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Run every tracker on every benchmark; returns ``{benchmark: {tracker: report}}`` on rank 0
-    (other ranks get ``{}``). Result files go to ``out_dir/results/<benchmark>/<tracker>/``."""
+    (other ranks get ``{}``). Result files go to ``out_dir/results/<benchmark>/<tracker>/``.
+
+    ``score=False`` skips scoring (ground truth withheld); ``keep_trajectories`` adds the
+    gathered `SequenceResult`s under ``report["trajectories"]``."""
     rank, world = _dist()
     reports: dict[str, dict[str, dict[str, Any]]] = {}
     for bname, (index, protocol) in benchmarks.items():
@@ -75,5 +80,8 @@ def compare(
                     merged.update(part)
                 local = merged
             if rank == 0:
-                reports.setdefault(bname, {})[tname] = score_ope(local, index, protocol=protocol)
+                rep = score_ope(local, index, protocol=protocol) if score else {"overall": {}}
+                if keep_trajectories or not score:
+                    rep["trajectories"] = local
+                reports.setdefault(bname, {})[tname] = rep
     return reports

@@ -1,0 +1,156 @@
+"""siamlightning-eval on OTB-, VOT-, LaSOT- and GOT-10k-layout data, from raw result folders."""
+
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from helpers import run_cli
+from test_track import make_checkpoint
+
+from siamlightning.data import open_dataset
+from siamlightning.data.writers import write_got10k
+from siamlightning.evaluation.formats import write_result
+
+N_SEQ, N_FRAMES = 2, 12
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return open_dataset("synthetic", None, seed=77, num_sequences=N_SEQ, length=N_FRAMES)
+
+
+def _frames(seq, folder, pattern):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(len(seq)):
+        cv2.imwrite(str(folder / (pattern % (i + 1))), seq.read_frame(i)[..., ::-1])
+
+
+def write_vot(index, root):
+    """The VOT2016-2019 layout: list.txt, color/%08d.jpg, groundtruth.txt (8-value polygons)."""
+    root.mkdir(parents=True)
+    (root / "list.txt").write_text("\n".join(index.names) + "\n")
+    for seq in index:
+        _frames(seq, root / seq.name / "color", "%08d.jpg")
+        poly = np.where(np.isfinite(seq.polygons), seq.polygons, 0.0)
+        np.savetxt(root / seq.name / "groundtruth.txt", poly, fmt="%.2f", delimiter=",")
+    return root
+
+
+def write_lasot(index, root):
+    """The LaSOT layout: <class>/<class>-<k>/img/%08d.jpg + groundtruth.txt + flags."""
+    for k, seq in enumerate(index, start=1):
+        d = root / "synth" / f"synth-{k}"
+        _frames(seq, d / "img", "%08d.jpg")
+        np.savetxt(d / "groundtruth.txt", np.nan_to_num(seq.boxes), fmt="%.0f", delimiter=",")
+        (d / "full_occlusion.txt").write_text(",".join("0" for _ in range(len(seq))))
+        (d / "out_of_view.txt").write_text(",".join(str(int(a)) for a in seq.absent))
+    return root
+
+
+def noisy(boxes, rng, scale):
+    b = np.nan_to_num(boxes, nan=1.0).copy()
+    b[:, :2] += rng.normal(0, scale, (len(b), 2))
+    return b
+
+
+def _table(out):
+    return out.stdout[out.stdout.index("name") :]
+
+
+def test_raw_results_in_every_layout_score_from_the_cli(tmp_path, synth):
+    rng = np.random.default_rng(0)
+    # GOT-10k val
+    got = write_got10k(synth, tmp_path / "got", split="val")
+    index = open_dataset("got10k", got, split="val")
+    for label, scale in (("good", 1.0), ("bad", 25.0)):
+        for seq in index:
+            write_result(tmp_path / label, seq.name, noisy(seq.boxes, rng, scale), layout="got10k")
+    out = run_cli(
+        "eval",
+        f"results=[{tmp_path}/good,{tmp_path}/bad]",
+        "benchmark=got10k_val",
+        f"benchmark.root={got}",
+        f"hydra.run.dir={tmp_path}/r1",
+        cwd=tmp_path,
+    )
+    rep = json.loads((tmp_path / "r1" / "metrics.json").read_text())["got10k_val"]
+    assert rep["good"]["overall"]["ao"] > rep["bad"]["overall"]["ao"]
+    assert "ao" in _table(out) and "sr50" in _table(out)
+    # LaSOT (OTB-style <seq>.txt files, as pytracking writes them, tab separated)
+    lasot = write_lasot(synth, tmp_path / "lasot")
+    lidx = open_dataset("lasot", lasot)
+    (tmp_path / "lres").mkdir()
+    for seq in lidx:
+        np.savetxt(
+            tmp_path / "lres" / f"{seq.name}.txt",
+            noisy(seq.boxes, rng, 2.0),
+            fmt="%.2f",
+            delimiter="\t",
+        )
+    out = run_cli(
+        "eval",
+        f"results={tmp_path}/lres",
+        "benchmark=lasot_style",
+        f"benchmark.root={lasot}",
+        f"hydra.run.dir={tmp_path}/r2",
+        cwd=tmp_path,
+    )
+    rep = json.loads((tmp_path / "r2" / "metrics.json").read_text())["lasot_style"]["lres"]
+    assert 0 < rep["overall"]["success_auc"] <= 20 / 21 and "norm_precision_20" in _table(out)
+
+
+def test_vot_checkpoint_run_then_rescore_the_written_folder(tmp_path, synth):
+    vot = write_vot(synth, tmp_path / "vot")
+    ckpt = make_checkpoint(tmp_path / "m.ckpt")
+    common = ["benchmark=vot", f"benchmark.root={vot}", "benchmark.repetitions=3"]
+    out = run_cli(
+        "eval",
+        f"ckpt={ckpt}",
+        *common,
+        "progress=false",
+        f"hydra.run.dir={tmp_path}/r1",
+        cwd=tmp_path,
+    )
+    first = json.loads((tmp_path / "r1" / "metrics.json").read_text())["vot"]["m"]["overall"]
+    assert {"eao", "accuracy", "robustness", "failures"} <= set(first)
+    assert "failures" in _table(out)
+    assert (tmp_path / "r1" / "plots" / "vot_eao.png").is_file()
+    folder = tmp_path / "r1" / "results" / "vot" / "m"
+    assert sorted(p.name for p in (folder / "baseline").iterdir()) == synth.names
+    run_cli("eval", f"results={folder}", *common, f"hydra.run.dir={tmp_path}/r2", cwd=tmp_path)
+    again = json.loads((tmp_path / "r2" / "metrics.json").read_text())["vot"]["m"]["overall"]
+    assert again["failures"] == first["failures"] and again["accuracy"] == first["accuracy"]
+
+
+def test_two_process_evaluation_equals_single_process(tmp_path):
+    ckpt = make_checkpoint(tmp_path / "m.ckpt")
+    args = [
+        f"ckpt={ckpt}",
+        "benchmark.options.num_sequences=3",
+        "benchmark.options.length=10",
+        "progress=false",
+    ]
+    run_cli("eval", *args, f"hydra.run.dir={tmp_path}/one", cwd=tmp_path)
+    env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--standalone",
+        "-m",
+        "siamlightning.cli.eval",
+        *args,
+        f"hydra.run.dir={tmp_path}/two",
+    ]
+    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    one = json.loads((tmp_path / "one" / "metrics.json").read_text())["synthetic"]["m"]
+    two = json.loads((tmp_path / "two" / "metrics.json").read_text())["synthetic"]["m"]
+    for key in ("success_auc", "precision_20", "success_curve", "num_sequences"):
+        assert one["overall"][key] == two["overall"][key], key
+    assert one["sequences"].keys() == two["sequences"].keys()

@@ -1,7 +1,14 @@
-"""`load_tracker`: rebuild an inference tracker from a training checkpoint."""
+"""`load_tracker`: an inference tracker from a training checkpoint or from pysot weights.
+
+``load_tracker("path/last.ckpt")`` rebuilds network and tracker from a `siamlightning-train`
+checkpoint; ``load_tracker("siamrpn_r50_l234_dwxcorr", weights="model.pth")`` builds the pysot
+config's network, loads the pysot weights into it and wraps it in the tracker of
+``conf/tracker/<config>.yaml`` (the config's published TRACK values).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +17,84 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from siamlightning.tracking.base import Tracker
+
+# pysot configs whose tracking settings are another config's yaml (same TRACK block)
+_TRACKER_YAML = {"siamrpn_alex_dwxcorr_otb": "siamrpn_alex_dwxcorr"}
+
+
+def _r50_lt() -> torch.nn.Module:
+    """pysot ``siamrpn_r50_l234_dwxcorr_lt``: r50 [2, 3, 4], neck to 128/256/512, weighted."""
+    from siamlightning.models.backbones.resnet_atrous import ResNet50Atrous
+    from siamlightning.models.heads.rpn import MultiRPN
+    from siamlightning.models.necks import AdjustAllLayer
+    from siamlightning.models.siamrpn import SiamRPNNet
+
+    return SiamRPNNet(
+        backbone=ResNet50Atrous(used_layers=(2, 3, 4)),
+        neck=AdjustAllLayer(in_channels=(512, 1024, 2048), out_channels=(128, 256, 512)),
+        head=MultiRPN(in_channels=(128, 256, 512), weighted=True),
+    )
+
+
+def _pysot_builders() -> dict[str, Any]:
+    from siamlightning.models.pysot_weights import PYSOT_CONFIGS
+
+    return {"siamrpn_r50_l234_dwxcorr_lt": _r50_lt, **PYSOT_CONFIGS}
+
+
+def _tracker_yaml(config_name: str) -> Path:
+    from siamlightning.cli.common import config_dir
+
+    name = _TRACKER_YAML.get(config_name, config_name)
+    return config_dir() / "tracker" / f"{name}.yaml"
+
+
+def pysot_config_names() -> list[str]:
+    """pysot configs `load_tracker` can build: a network layout and a tracker yaml exist."""
+    return sorted(n for n in _pysot_builders() if _tracker_yaml(n).is_file())
+
+
+def _check_pysot_name(config_name: str) -> None:
+    if config_name in _pysot_builders() and config_name not in pysot_config_names():
+        raise ValueError(
+            f"pysot config {config_name!r} has no tracker yet (no conf/tracker/{config_name}"
+            f".yaml); known: {pysot_config_names()}"
+        )
+    if config_name not in pysot_config_names():
+        raise ValueError(
+            f"unknown pysot config {config_name!r}; known: {pysot_config_names()} "
+            "(or pass a siamlightning training checkpoint without weights=)"
+        )
+
+
+def pysot_tracker_config(config_name: str) -> dict[str, Any]:
+    """The tracker config (``_target_`` + published TRACK values) of a pysot config name."""
+    _check_pysot_name(config_name)
+    cfg = OmegaConf.to_container(OmegaConf.load(_tracker_yaml(config_name)), resolve=True)
+    cfg.pop("defaults", None)
+    return cfg
+
+
+def build_pysot_model(config_name: str) -> torch.nn.Module:
+    """A randomly initialised network laid out as pysot's ``config_name`` (LT included)."""
+    _check_pysot_name(config_name)
+    return _pysot_builders()[config_name]()
+
+
+def load_pysot_net(
+    config_name: str, weights: str | Path | Mapping
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """pysot config name + pysot ``model.pth`` (or its state dict) -> (net, tracker config)."""
+    from siamlightning.models.pysot_weights import load_pysot_state_dict
+
+    tracker_cfg = pysot_tracker_config(config_name)
+    if isinstance(weights, str | Path):
+        weights = Path(weights).expanduser()
+        if not weights.is_file():
+            raise FileNotFoundError(f"pysot weights {weights} do not exist")
+    net = build_pysot_model(config_name)
+    load_pysot_state_dict(net, weights, config_name)
+    return net.eval(), tracker_cfg
 
 
 def build_tracker(net: torch.nn.Module, tracker_cfg: dict[str, Any], **overrides: Any) -> Tracker:
@@ -40,7 +125,17 @@ def load_net(source: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     return net.eval(), export
 
 
-def load_tracker(source: str | Path, **overrides: Any) -> Tracker:
-    """A ready `Tracker` from a checkpoint; ``overrides`` replace tracking hyper-parameters."""
+def load_tracker(
+    source: str | Path, *, weights: str | Path | Mapping | None = None, **overrides: Any
+) -> Tracker:
+    """A ready `Tracker` from a checkpoint, or a pysot config name with ``weights=<model.pth>``.
+
+    ``overrides`` replace tracking hyper-parameters (e.g. ``precision="bf16"``).
+    """
+    if weights is not None:
+        net, tracker_cfg = load_pysot_net(str(source), weights)
+        return build_tracker(net, tracker_cfg, **overrides)
+    if str(source) in _pysot_builders() and not Path(source).exists():
+        raise ValueError(f"pysot config {str(source)!r} needs weights=<pysot model.pth>")
     net, export = load_net(source)
     return build_tracker(net, export["tracker"], **overrides)

@@ -1,0 +1,211 @@
+"""SiamRPN / SiamRPN++ inference, pysot's ``SiamRPNTracker`` post-processing (spec §2.9).
+
+Per frame: crop ``round(s_x)`` px around the target, resize to ``instance_size``, softmax the
+foreground, decode the anchors, apply the scale/ratio penalty (``penalty_k``) and the cosine
+window (``window_influence``), take the best anchor, move the centre fully, smooth the size with
+``lr = penalty * score * lr``, clip, return the box and the unpenalised score.
+
+Coordinates. We keep the centre in continuous pixels (``x + w / 2``, as every crop here) while
+pysot keeps it in pixel indices (``x + (w - 1) / 2``, 0.5 px less). The decoded displacements,
+sizes, penalties and scores are the same. Three half-pixel differences remain, all deliberate:
+
+* crops: pysot's ``get_subwindow`` starts an integer-aligned window at
+  ``floor(c - (s + 1) / 2 + 0.5)``, whose centre lies 0.5-1.5 px (mean 1 px) left of / above
+  the target centre; `crop_square` centres the ``round(s_x)`` window exactly (sub-pixel).
+* output: pysot returns ``[c_idx - w / 2, ...]``, i.e. 0.5 px left of / above the box centred on
+  its own state; we return ``[c - w / 2, ...]``, so a zero displacement gives back the init box.
+  With pysot's crop offset, pysot's boxes lie 0-1 px (mean 0.5) right of / below ours.
+* clipping: the centre is clipped to the image extent ``[0, W] x [0, H]`` in our coordinates
+  (pysot: ``[0, W]`` in index coordinates, i.e. ``[0.5, W + 0.5]`` in ours).
+
+The padding colour is the init frame's channel mean, reused on every frame (as pysot).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import numpy as np
+import torch
+
+from siamlightning.data.crops import crop_square, image_mean
+from siamlightning.models.anchors import score_map_size, tracking_anchors
+from siamlightning.tracking.base import Tracker, TrackResult, check_init_box
+
+INPUT_FORMATS = ("bgr255", "rgb255")
+
+
+def _change(r: np.ndarray) -> np.ndarray:
+    return np.maximum(r, 1.0 / r)
+
+
+def _sz(w: np.ndarray | float, h: np.ndarray | float) -> np.ndarray | float:
+    pad = (w + h) * 0.5
+    return np.sqrt((w + pad) * (h + pad))
+
+
+def clip_box(
+    cx: float, cy: float, w: float, h: float, width: int, height: int
+) -> tuple[float, float, float, float]:
+    """pysot's ``_bbox_clip``: cx in [0, W], cy in [0, H], w in [10, W], h in [10, H]."""
+    return (
+        max(0.0, min(cx, float(width))),
+        max(0.0, min(cy, float(height))),
+        max(10.0, min(w, float(width))),
+        max(10.0, min(h, float(height))),
+    )
+
+
+def cosine_window(score_size: int, anchor_num: int) -> np.ndarray:
+    """(A*S*S,) unnormalised outer product of ``numpy.hanning(S)``, tiled over the anchors."""
+    hann = np.hanning(score_size)
+    return np.tile(np.outer(hann, hann).ravel(), anchor_num)
+
+
+class SiamRPNTracker(Tracker):
+    """Stateful SiamRPN tracker around a stateless `SiamRPNNet` (pysot ``SiamRPNTracker``)."""
+
+    def __init__(
+        self,
+        *,
+        net: torch.nn.Module,
+        exemplar_size: int = 127,
+        instance_size: int = 255,
+        base_size: int = 8,
+        context_amount: float = 0.5,
+        penalty_k: float,
+        window_influence: float,
+        lr: float,
+        precision: str = "fp32",
+        channels_last: bool = True,
+        device: str = "cpu",
+    ) -> None:
+        if precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
+        fmt = getattr(net, "input_format", "bgr255")
+        if fmt not in INPUT_FORMATS:
+            raise ValueError(f"net.input_format must be one of {INPUT_FORMATS}, got {fmt!r}")
+        self.device = torch.device(device)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.net = net.to(self.device, memory_format=self.memory_format).eval()
+        self.flip_channels = fmt == "bgr255"
+        self.stride = int(getattr(net, "stride", 8))
+        self.anchor_num = int(getattr(net, "anchor_num", 5))
+        self.exemplar_size = int(exemplar_size)
+        self.instance_size = int(instance_size)
+        self.base_size = int(base_size)
+        self.context_amount = float(context_amount)
+        self.penalty_k = float(penalty_k)
+        self.window_influence = float(window_influence)
+        self.lr = float(lr)
+        self.precision = precision
+        self._geometry_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._kernels: object | None = None
+        self.center = np.zeros(2)  # continuous (cx, cy)
+        self.size = np.ones(2)  # (w, h)
+        self.pad: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    # -- building blocks (the benchmark times `_crop` and `_forward` separately) --------------
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def _crop(self, image: np.ndarray, size: float, out_size: int) -> torch.Tensor:
+        """RGB uint8 image -> (1, 3, out, out) float 0-255 crop, BGR when the net wants it."""
+        crop = crop_square(image, (self.center[0], self.center[1]), size, out_size, self.pad)
+        if self.flip_channels:
+            crop = np.ascontiguousarray(crop[..., ::-1])
+        t = torch.from_numpy(crop).permute(2, 0, 1).unsqueeze(0).to(self.device).float()
+        return t.contiguous(memory_format=self.memory_format)
+
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Search crop -> float32 (cls, loc) of the net, under the chosen precision."""
+        with self._autocast():
+            cls, loc = self.net(self._kernels, x)
+        return cls.float(), loc.float()
+
+    def _geometry(self, instance_size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cached (N, 4) anchors (cx, cy, w, h about the crop centre) and (N,) window."""
+        if instance_size not in self._geometry_cache:
+            s = score_map_size(
+                instance_size=instance_size,
+                exemplar_size=self.exemplar_size,
+                stride=self.stride,
+                base_size=self.base_size,
+            )
+            anchors = tracking_anchors(score_size=s, stride=self.stride).double().numpy()
+            if anchors.shape[0] != self.anchor_num * s * s:
+                raise ValueError(f"net.anchor_num {self.anchor_num} != the 5 pysot anchor shapes")
+            self._geometry_cache[instance_size] = (anchors, cosine_window(s, self.anchor_num))
+        return self._geometry_cache[instance_size]
+
+    def _search(
+        self, image: np.ndarray, instance_size: int, window_influence: float
+    ) -> tuple[np.ndarray, float, float]:
+        """One pysot search: best box (dx, dy, w, h) in image px, its lr and unpenalised score."""
+        if self._kernels is None:
+            raise RuntimeError("call init(image, box) before track(image)")
+        w, h = float(self.size[0]), float(self.size[1])
+        p = self.context_amount * (w + h)
+        s_z = math.sqrt((w + p) * (h + p))
+        scale_z = self.exemplar_size / s_z
+        s_x = s_z * instance_size / self.exemplar_size
+        cls, loc = self._forward(self._crop(image, round(s_x), instance_size))
+        anchors, window = self._geometry(instance_size)
+        n = anchors.shape[0]
+        if cls[0].numel() != 2 * n or loc[0].numel() != 4 * n:
+            raise ValueError(
+                f"net output {tuple(cls.shape)} does not fit the {n} anchors of instance size "
+                f"{instance_size} / base size {self.base_size} (score size from the config)"
+            )
+        logits = cls[0].reshape(2, n).cpu().double().numpy()
+        score = 0.5 * (1.0 + np.tanh(0.5 * (logits[1] - logits[0])))  # softmax foreground
+        delta = loc[0].reshape(4, n).cpu().double().numpy()
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # untrained nets
+            pw = np.exp(delta[2]) * anchors[:, 2]
+            ph = np.exp(delta[3]) * anchors[:, 3]
+            s_c = _change(_sz(pw, ph) / _sz(w * scale_z, h * scale_z))
+            r_c = _change((w / h) / (pw / ph))
+            penalty = np.exp(-(r_c * s_c - 1.0) * self.penalty_k)
+            pscore = penalty * score * (1.0 - window_influence) + window * window_influence
+        best = int(np.argmax(np.nan_to_num(pscore, nan=-np.inf)))
+        box = np.array(
+            [
+                delta[0, best] * anchors[best, 2] + anchors[best, 0],
+                delta[1, best] * anchors[best, 3] + anchors[best, 1],
+                pw[best],
+                ph[best],
+            ]
+        )
+        return box / scale_z, float(penalty[best] * score[best] * self.lr), float(score[best])
+
+    # -- public interface --------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def init(self, image: np.ndarray, box: np.ndarray | list[float]) -> None:
+        """Crop the exemplar (side ``round(s_z)``) around ``box`` (x, y, w, h); cache kernels."""
+        b = check_init_box(box, image)
+        self.center = np.array([b[0] + b[2] / 2, b[1] + b[3] / 2])
+        self.size = b[2:].copy()
+        p = self.context_amount * (b[2] + b[3])
+        s_z = round(math.sqrt((b[2] + p) * (b[3] + p)))
+        self.pad = image_mean(image)
+        z = self._crop(image, max(s_z, 1), self.exemplar_size)
+        with self._autocast():
+            self._kernels = self.net.template(z)
+
+    @torch.inference_mode()
+    def track(self, image: np.ndarray) -> TrackResult:
+        """Search around the last position; return the new box and the best anchor's score."""
+        disp, lr, score = self._search(image, self.instance_size, self.window_influence)
+        cx, cy = self.center + disp[:2]
+        w, h = self.size * (1.0 - lr) + disp[2:] * lr if lr > 0 else self.size  # no inf * 0
+        height, width = image.shape[:2]
+        cx, cy, w, h = clip_box(cx, cy, w, h, width, height)
+        self.center = np.array([cx, cy])
+        self.size = np.array([w, h])
+        return TrackResult(box=np.array([cx - w / 2, cy - h / 2, w, h]), score=score)

@@ -19,9 +19,6 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import Tensor
-from torchmetrics import Metric
-from torchmetrics.utilities.data import dim_zero_cat
-from torchmetrics.utilities.distributed import gather_all_tensors
 
 from siamlightning.metrics.ope_protocols import (
     PROTOCOLS,
@@ -30,6 +27,7 @@ from siamlightning.metrics.ope_protocols import (
     OPEProtocol,
     get_protocol,
 )
+from siamlightning.metrics.rows import RowSpecs, SequenceRowsMetric
 
 __all__ = [
     "PROTOCOLS",
@@ -195,7 +193,7 @@ def ope_targets(sequence: Any) -> dict[str, Any]:
     }
 
 
-class OPEMetric(Metric):
+class OPEMetric(SequenceRowsMetric):
     """Per-sequence OPE counts; `compute` returns the dataset summary dict (see `OPEMetrics`).
 
     Args:
@@ -214,20 +212,14 @@ class OPEMetric(Metric):
     DDP pass ``seq_id=sequence.uid`` so duplicated sequences are recognised across ranks.
     """
 
-    is_differentiable = False
     higher_is_better = True
-    full_state_update = False
 
     def __init__(
         self, protocol: str | OPEProtocol = "otb", *, drop_empty_curves: bool = False, **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
-        self.protocol = get_protocol(protocol)
-        self.drop_empty_curves = drop_empty_curves
-        self._auto_ids = 0
-        p = self.protocol
+        p = get_protocol(protocol)
         n_iou, n_ce, n_nce = len(p.iou_thresholds), len(p.ce_thresholds), len(p.nce_thresholds)
-        self._row_specs: dict[str, tuple[tuple[int, ...], torch.dtype]] = {
+        row_specs: RowSpecs = {
             "seq_ids": ((0,), torch.int64),
             "success_rows": ((0, n_iou), torch.float64),  # counts of frames passing each t
             "precision_rows": ((0, n_ce), torch.float64),
@@ -237,14 +229,9 @@ class OPEMetric(Metric):
             "repaired_rows": ((0,), torch.int64),
             "frame_rows": ((0,), torch.int64),
         }
-        for name in self._row_specs:
-            self.add_state(name, default=[], dist_reduce_fx="cat")
-
-    def _next_auto_id(self) -> int:
-        dist = torch.distributed
-        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-        self._auto_ids += 1
-        return -((rank << 40) + self._auto_ids)
+        super().__init__(row_specs, **kwargs)
+        self.protocol = p
+        self.drop_empty_curves = drop_empty_curves
 
     def update(
         self,
@@ -273,22 +260,6 @@ class OPEMetric(Metric):
         self.denominator_rows.append(scalar(s.denominator, torch.int64))
         self.repaired_rows.append(scalar(s.repaired, torch.int64))
         self.frame_rows.append(scalar(s.num_frames, torch.int64))
-
-    def _sync_dist(self, dist_sync_fn: Any = gather_all_tensors, process_group: Any = None) -> None:
-        # torchmetrics stands in a 1-D tensor of the metric's default dtype for an empty list
-        # state, which cannot be gathered with other ranks' (k, T) float64 rows: give a rank with
-        # no sequences empty rows of the right shape and dtype instead.
-        for name, (shape, dtype) in self._row_specs.items():
-            if isinstance(getattr(self, name), list) and not getattr(self, name):
-                setattr(self, name, [torch.zeros(shape, dtype=dtype, device=self.device)])
-        super()._sync_dist(dist_sync_fn, process_group)
-
-    def _cat(self, name: str) -> Tensor:
-        value = getattr(self, name)
-        if isinstance(value, list) and not value:
-            shape, dtype = self._row_specs[name]
-            return torch.zeros(shape, dtype=dtype, device=self.device)
-        return dim_zero_cat(value)
 
     def _unique_rows(self) -> dict[str, Tensor]:
         """Raw rows de-duplicated by seq_id (first kept), in seq_id order."""

@@ -14,10 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torchmetrics import Metric
-from torchmetrics.utilities.data import dim_zero_cat
-from torchmetrics.utilities.distributed import gather_all_tensors
 
+from siamlightning.metrics.rows import RowSpecs, SequenceRowsMetric
 from siamlightning.metrics.vot import ar_summary
 from siamlightning.metrics.vot_eao import (
     Variant,
@@ -29,38 +27,26 @@ from siamlightning.metrics.vot_eao import (
 
 __all__ = ["VOTEAO", "VOTAccuracyRobustness", "VOTSequenceMetric"]
 
-_STATES: dict[str, torch.dtype] = {
-    "seq_ids": torch.int64,
-    "num_runs": torch.int64,
-    "num_frames": torch.int64,
-    "overlaps": torch.float64,
-    "codes": torch.int8,
+_STATES: RowSpecs = {
+    "seq_ids": ((0,), torch.int64),
+    "num_runs": ((0,), torch.int64),
+    "num_frames": ((0,), torch.int64),
+    "overlaps": ((0,), torch.float64),
+    "codes": ((0,), torch.int8),
 }
 
 
-class VOTSequenceMetric(Metric):
+class VOTSequenceMetric(SequenceRowsMetric):
     """Base: stores whole sequences (R, N) as rows de-duplicated by ``seq_id``; see module doc.
 
     Without ``seq_id`` an id unique to this rank and call is made up (negative); under DDP pass
     ``seq_id=sequence.uid`` so that duplicated (padded) sequences are recognised across ranks.
     """
 
-    is_differentiable = False
-    full_state_update = False
-
     def __init__(self, *, variant: Variant = "legacy", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
         _check_variant(variant)
+        super().__init__(_STATES, **kwargs)
         self.variant: Variant = variant
-        self._auto_ids = 0
-        for name in _STATES:
-            self.add_state(name, default=[], dist_reduce_fx="cat")
-
-    def _next_auto_id(self) -> int:
-        dist = torch.distributed
-        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-        self._auto_ids += 1
-        return -((rank << 40) + self._auto_ids)
 
     def update(
         self,
@@ -89,24 +75,13 @@ class VOTSequenceMetric(Metric):
         self.overlaps.append(o.reshape(-1).to(dev))
         self.codes.append(c.reshape(-1).to(device=dev, dtype=torch.int8))
 
-    def _sync_dist(self, dist_sync_fn: Any = gather_all_tensors, process_group: Any = None) -> None:
-        # torchmetrics stands in a tensor of the default dtype for an empty list state; give a
-        # rank with no sequences empty states of the right dtype so the gather lines up.
-        for name, dtype in _STATES.items():
-            if isinstance(getattr(self, name), list) and not getattr(self, name):
-                setattr(self, name, [torch.zeros(0, dtype=dtype, device=self.device)])
-        super()._sync_dist(dist_sync_fn, process_group)
-
-    def _cat(self, name: str) -> np.ndarray:
-        value = getattr(self, name)
-        if isinstance(value, list) and not value:
-            return torch.zeros(0, dtype=_STATES[name]).numpy()
-        return dim_zero_cat(value).cpu().numpy()
+    def _array(self, name: str) -> np.ndarray:
+        return self._cat(name).cpu().numpy()
 
     def sequences(self) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
         """De-duplicated sequences in seq_id order: ids (S,), overlaps and codes [(R, N)] * S."""
-        ids, runs, frames = self._cat("seq_ids"), self._cat("num_runs"), self._cat("num_frames")
-        flat_o, flat_c = self._cat("overlaps"), self._cat("codes")
+        ids, runs, frames = (self._array(k) for k in ("seq_ids", "num_runs", "num_frames"))
+        flat_o, flat_c = self._array("overlaps"), self._array("codes")
         size = runs * frames
         offset = np.cumsum(size) - size
         uniq, first = np.unique(ids, return_index=True)  # sorted ids, first occurrence

@@ -7,9 +7,9 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
 from torch.optim import Optimizer
 
+from siamlightning.lit.common import warn_skipped_frames
 from siamlightning.lit.schedules import geometric
 from siamlightning.models.losses import balanced_bce
 from siamlightning.models.siamfc import SiamFCNet
@@ -100,15 +100,8 @@ class SiamFCModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         """Warn once per epoch with the number of unreadable frames skipped on all ranks."""
-        total = self.trainer.strategy.reduce(
-            torch.tensor(float(self._skipped), device=self.device), reduce_op="sum"
-        )
+        warn_skipped_frames(self, self._skipped)
         self._skipped = 0
-        if total > 0:
-            rank_zero_warn(
-                f"epoch {self.current_epoch}: {int(total)} unusable training frames were "
-                "skipped (see the log for files; run `siamlightning-prep check`)"
-            )
 
     def configure_optimizers(self) -> dict[str, Any]:
         """SGD (from the config) with a geometric decay to ``lr_end`` per epoch or per step."""

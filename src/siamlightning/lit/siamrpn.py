@@ -34,10 +34,10 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torch.optim import Optimizer
 
+from siamlightning.lit.common import warn_skipped_frames
 from siamlightning.lit.rpn_schedule import (
     epoch_factor,
     pysot_lr_space,
@@ -240,15 +240,8 @@ class SiamRPNModule(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         """Warn once per epoch with the number of unreadable frames skipped on all ranks."""
-        total = self.trainer.strategy.reduce(
-            torch.tensor(float(self._skipped), device=self.device), reduce_op="sum"
-        )
+        warn_skipped_frames(self, self._skipped)
         self._skipped = 0
-        if total > 0:
-            rank_zero_warn(
-                f"epoch {self.current_epoch}: {int(total)} unusable training frames were "
-                "skipped (see the log for files; run `siamlightning-prep check`)"
-            )
 
     def configure_optimizers(self) -> dict[str, Any]:
         """SGD (from the config) over all parameters, pysot's schedule stepped per epoch."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from siamlightning.errors import DataError
 
@@ -35,6 +37,24 @@ def check_init_box(box: np.ndarray | list[float], image: np.ndarray) -> np.ndarr
     if b[0] >= w or b[1] >= h or b[0] + b[2] <= 0 or b[1] + b[3] <= 0:
         raise DataError(f"init box {b.tolist()} lies outside the {w}x{h} image")
     return b
+
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def check_precision(precision: str) -> str:
+    """Validate a tracker ``precision`` (fp32, bf16 or fp16) and return it."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
+    return precision
+
+
+def precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """No-op for fp32, else autocast to bf16 / fp16 on ``device``'s type."""
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 class Tracker(abc.ABC):

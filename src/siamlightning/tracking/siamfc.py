@@ -6,15 +6,19 @@ Follows siamfc-pytorch ``TrackerSiamFC.update`` and siamese-fc ``tracker.m`` (sp
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from siamlightning.data.crops import context_size, crop_square, image_mean
 from siamlightning.models.siamfc import SiamFCNet
-from siamlightning.tracking.base import Tracker, TrackResult, check_init_box
+from siamlightning.tracking.base import (
+    Tracker,
+    TrackResult,
+    check_init_box,
+    check_precision,
+    precision_context,
+)
 
 
 class SiamFCTracker(Tracker):
@@ -39,8 +43,6 @@ class SiamFCTracker(Tracker):
         device: str = "cpu",
         channels_last: bool = True,
     ) -> None:
-        if precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
         self.device = torch.device(device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net = net.to(self.device, memory_format=self.memory_format).eval()
@@ -52,16 +54,10 @@ class SiamFCTracker(Tracker):
         self.window_influence = window_influence
         self.response_up = response_up
         self.min_scale, self.max_scale = min_scale, max_scale
-        self.precision = precision
+        self.precision = check_precision(precision)
         self.scale_factors = scale_step ** np.linspace(-(scale_num // 2), scale_num // 2, scale_num)
         self._kernel: torch.Tensor | None = None
         self._window: torch.Tensor | None = None
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     def _to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
         arr = np.stack(crops).transpose(0, 3, 1, 2)
@@ -78,7 +74,7 @@ class SiamFCTracker(Tracker):
         self.x_sz = self.z_sz * self.instance_size / self.exemplar_size
         self.x_sz0 = self.x_sz
         z = crop_square(image, tuple(self.center), self.z_sz, self.exemplar_size)
-        with self._autocast():
+        with precision_context(self.precision, self.device):
             self._kernel = self.net.template(self._to_tensor([z]))
         if self._window is None:
             # response side after upsampling, from a dry run of the shapes
@@ -98,7 +94,7 @@ class SiamFCTracker(Tracker):
             crop_square(image, tuple(self.center), self.x_sz * f, self.instance_size, pad)
             for f in self.scale_factors
         ]
-        with self._autocast():
+        with precision_context(self.precision, self.device):
             logits = self.net(self._kernel, self._to_tensor(crops))
         logits = logits.float()
         up = logits.shape[-1] * self.response_up

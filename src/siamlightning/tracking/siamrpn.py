@@ -23,7 +23,6 @@ The padding colour is the init frame's channel mean, reused on every frame (as p
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import numpy as np
@@ -31,7 +30,13 @@ import torch
 
 from siamlightning.data.crops import crop_square, image_mean
 from siamlightning.models.anchors import score_map_size, tracking_anchors
-from siamlightning.tracking.base import Tracker, TrackResult, check_init_box
+from siamlightning.tracking.base import (
+    Tracker,
+    TrackResult,
+    check_init_box,
+    check_precision,
+    precision_context,
+)
 
 INPUT_FORMATS = ("bgr255", "rgb255")
 
@@ -81,8 +86,6 @@ class SiamRPNTracker(Tracker):
         channels_last: bool = True,
         device: str = "cpu",
     ) -> None:
-        if precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
         fmt = getattr(net, "input_format", "bgr255")
         if fmt not in INPUT_FORMATS:
             raise ValueError(f"net.input_format must be one of {INPUT_FORMATS}, got {fmt!r}")
@@ -99,7 +102,7 @@ class SiamRPNTracker(Tracker):
         self.penalty_k = float(penalty_k)
         self.window_influence = float(window_influence)
         self.lr = float(lr)
-        self.precision = precision
+        self.precision = check_precision(precision)
         self._geometry_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._kernels: object | None = None
         self.center = np.zeros(2)  # continuous (cx, cy)
@@ -107,12 +110,6 @@ class SiamRPNTracker(Tracker):
         self.pad: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     # -- building blocks (the benchmark times `_crop` and `_forward` separately) --------------
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(device_type=self.device.type, dtype=dtype)
 
     def _crop(self, image: np.ndarray, size: float, out_size: int) -> torch.Tensor:
         """RGB uint8 image -> (1, 3, out, out) float 0-255 crop, BGR when the net wants it."""
@@ -124,7 +121,7 @@ class SiamRPNTracker(Tracker):
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Search crop -> float32 (cls, loc) of the net, under the chosen precision."""
-        with self._autocast():
+        with precision_context(self.precision, self.device):
             cls, loc = self.net(self._kernels, x)
         return cls.float(), loc.float()
 
@@ -195,7 +192,7 @@ class SiamRPNTracker(Tracker):
         s_z = round(math.sqrt((b[2] + p) * (b[3] + p)))
         self.pad = image_mean(image)
         z = self._crop(image, max(s_z, 1), self.exemplar_size)
-        with self._autocast():
+        with precision_context(self.precision, self.device):
             self._kernels = self.net.template(z)
 
     @torch.inference_mode()

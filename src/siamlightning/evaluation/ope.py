@@ -183,9 +183,9 @@ def score_ope(
             one.update(res.boxes, **targets, seq_id=seq.uid)
         except ValueError as e:
             raise ValueError(f"sequence {seq.name!r}: {e}") from e
-        metric.update(res.boxes, **targets, seq_id=seq.uid)
-        scored.append(res)
         values = one.compute()
+        metric.merge_state(one)  # the sequence's rows, not scored a second time
+        scored.append(res)
         per_seq[seq.name] = {k: _item(values[k]) for k in _SEQUENCE_KEYS if k in values}
         per_seq[seq.name]["fps"] = res.fps
     with warnings.catch_warnings():  # no sequence to score: NaN scores, not a warning

@@ -186,7 +186,23 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
-    run(cfg)
+    ok = False
+    try:
+        run(cfg)
+        ok = True
+    finally:
+        _shutdown_distributed(wait=ok)
+
+
+def _shutdown_distributed(*, wait: bool) -> None:
+    """Leave the process group; a rank exiting with live gloo threads aborts (SIGABRT).
+
+    ``wait`` meets the other ranks first; a failing rank does not wait (that would hang them).
+    """
+    if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -128,6 +128,28 @@ class Sequence:
         return zlib.crc32(self.name.encode()) | (zlib.adler32(self.name.encode()) << 31)
 
 
+@dataclass(frozen=True)
+class FrameTable:
+    """All frames of an index as flat arrays (what samplers need, without touching `Sequence`s).
+
+    Attributes:
+        offsets: (S + 1,) int64; frames of sequence k are rows ``offsets[k]:offsets[k + 1]``.
+        boxes: (F, 4) float ``x, y, w, h`` (NaN where absent / unannotated).
+        visible: (F,) bool, as `Sequence.visible`.
+        visible_ratio: (F,) float32 visible fraction of the target, or None when no sequence of
+            the index gives one (sequences without it hold 1.0 when others have it).
+    """
+
+    offsets: np.ndarray
+    boxes: np.ndarray
+    visible: np.ndarray
+    visible_ratio: np.ndarray | None = None
+
+    def sequence_of(self, rows: np.ndarray) -> np.ndarray:
+        """Sequence index of each flat frame row, (K,) int64."""
+        return np.searchsorted(self.offsets, rows, side="right") - 1
+
+
 class SequenceIndex:
     """An ordered, picklable collection of `Sequence`s with unique names."""
 
@@ -169,6 +191,25 @@ class SequenceIndex:
     def num_frames(self) -> int:
         """Total number of frames over all sequences."""
         return sum(len(s) for s in self.sequences)
+
+    def frame_table(self) -> FrameTable:
+        """Every frame's box and visibility as flat arrays (see `FrameTable`)."""
+        lens = np.array([len(s) for s in self.sequences], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+        if not self.sequences:
+            return FrameTable(offsets, np.zeros((0, 4)), np.zeros(0, dtype=bool))
+        boxes = np.concatenate([s.boxes for s in self.sequences])
+        visible = np.concatenate([s.visible for s in self.sequences])
+        ratios = [s.meta.get("visible_ratio") for s in self.sequences]
+        ratio = None
+        if any(r is not None for r in ratios):
+            ratio = np.concatenate(
+                [
+                    np.ones(len(s), np.float32) if r is None else np.asarray(r, np.float32)
+                    for s, r in zip(self.sequences, ratios, strict=True)
+                ]
+            )
+        return FrameTable(offsets, boxes, visible, ratio)
 
     def select(self, names: SeqLike[str]) -> SequenceIndex:
         """A new index holding only ``names`` (in that order)."""

@@ -154,3 +154,26 @@ def test_two_process_evaluation_equals_single_process(tmp_path):
     for key in ("success_auc", "precision_20", "success_curve", "num_sequences"):
         assert one["overall"][key] == two["overall"][key], key
     assert one["sequences"].keys() == two["sequences"].keys()
+
+
+def test_got10k_checkpoint_run_repeats_and_logs_to_csv(tmp_path, synth):
+    got = write_got10k(synth, tmp_path / "got", split="val")
+    ckpt = make_checkpoint(tmp_path / "m.ckpt")
+    run_cli(
+        "eval",
+        f"ckpt={ckpt}",
+        "benchmark=got10k_val",
+        f"benchmark.root={got}",
+        "logger=csv",
+        "progress=false",
+        f"hydra.run.dir={tmp_path}/r",
+        cwd=tmp_path,
+    )
+    res = tmp_path / "r" / "results" / "got10k_val" / "m"
+    name = synth.names[0]
+    # a deterministic tracker: run 2 equals run 1, so only _001 is kept (as the toolkit does)
+    assert sorted(p.name for p in (res / name).iterdir()) == [f"{name}_001.txt", f"{name}_time.txt"]
+    rep = json.loads((tmp_path / "r" / "metrics.json").read_text())["got10k_val"]["m"]
+    assert rep["overall"]["num_runs"] == N_SEQ
+    header = (tmp_path / "r" / "csv" / "metrics.csv").read_text().splitlines()[0]
+    assert "eval/got10k_val/m/ao" in header.split(",")

@@ -105,3 +105,21 @@ def test_errors(root: Path, tmp_path: Path) -> None:
         load(tmp_path / "empty")
     with pytest.raises(ValueError, match="no split 'val'"):
         load(root, split="val")
+
+
+def test_toolkit_attribute_files(tmp_path):
+    rows = ["1,2,3,4"] * 3
+    _seq(tmp_path / "airplane" / "airplane-1", rows, "0,0,0", "0,0,0")
+    _seq(tmp_path / "airplane" / "airplane-2", rows, "0,0,0", "0,0,0")
+    att = tmp_path / "annos" / "att"
+    att.mkdir(parents=True)
+    (att / "airplane-1.txt").write_text("0,1,0,0,0,1,0,0,1,0,0,0,1,0\n")
+    (att / "airplane-2.txt").write_text("1,0,0,0,0,0,0,0,0,0,0,0,0,1\n")
+    idx = load(tmp_path, attributes=att)
+    assert idx["airplane-1"].meta["attributes"] == ["POC", "ROT", "SV", "LR"]
+    assert idx["airplane-2"].meta["attributes"] == ["IV", "ARC"]
+    (att / "airplane-2.txt").write_text("1,0,0\n")
+    with pytest.raises(DataError, match=r"airplane-2\.txt:1: expected 14"):
+        load(tmp_path, attributes=att)
+    with pytest.raises(DataError, match="attribute folder does not exist"):
+        load(tmp_path, attributes=tmp_path / "nope")

@@ -148,3 +148,13 @@ def test_benchmark_split_lists_sequences_and_names_missing_ones(tmp_path):
     assert set(OTB50) < set(OTB100)
     with pytest.raises(DataError, match="otb2013: 50 sequence folder"):
         open_dataset("otb", tmp_path, split="otb2013")
+
+
+def test_otb_targets_carry_the_toolkit_attributes(tmp_path):
+    _seq(tmp_path, "Basketball", ["1,2,3,4"] * 3, 3)
+    _seq(tmp_path, "Jogging", ["1,2,3,4"] * 3, 3, gt="groundtruth_rect.1.txt")
+    _seq(tmp_path, "MyOwnVideo", ["1,2,3,4"] * 3, 3)
+    idx = load(tmp_path)
+    assert idx["Basketball"].meta["attributes"] == ["IV", "OPR", "OCC", "DEF", "BC"]
+    assert idx["Jogging-1"].meta["attributes"] == ["OPR", "OCC", "DEF"]
+    assert "attributes" not in idx["MyOwnVideo"].meta

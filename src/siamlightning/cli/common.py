@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 
 def config_dir() -> Path:
@@ -23,3 +24,12 @@ def setup_environment() -> None:
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     os.environ.setdefault("WANDB_SILENT", "true")
+
+
+def instantiate_group(node: Any) -> list[Any]:
+    """Instantiate every ``_target_`` entry of a config group node (loggers, callbacks)."""
+    if not node:
+        return []
+    from hydra.utils import instantiate
+
+    return [instantiate(v) for v in node.values() if v is not None and "_target_" in v]

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from siamlightning.cli.common import config_dir, setup_environment
+from siamlightning.cli.common import config_dir, instantiate_group, setup_environment
 
 setup_environment()
 
@@ -27,9 +27,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf  # noqa: E402
 from siamlightning.evaluation.compare import compare, open_benchmark  # noqa: E402
 from siamlightning.evaluation.formats import (  # noqa: E402
     read_results,
-    write_result,
     write_trackingnet_submission,
 )
+from siamlightning.evaluation.log_report import log_reports  # noqa: E402
 from siamlightning.evaluation.ope import score_ope  # noqa: E402
 from siamlightning.evaluation.plots import ar_plot, eao_plot, ope_plots  # noqa: E402
 from siamlightning.evaluation.report import format_table, write_metrics_json  # noqa: E402
@@ -109,6 +109,8 @@ def _track(cfg: DictConfig, bench: dict[str, Any], index: Any, out_dir: Path) ->
         out_dir,
         progress=cfg.progress,
         score=not bench.get("gt_withheld"),
+        layout="got10k" if bench.get("layout") == "got10k" else "otb",
+        repetitions=int(bench.get("repetitions", 1)),
     )
     by_tracker = reports.get(bench["name"], {})
     for name, rep in by_tracker.items():
@@ -117,9 +119,6 @@ def _track(cfg: DictConfig, bench: dict[str, Any], index: Any, out_dir: Path) ->
 
 
 def _export_layout(trajectories: dict[str, Any], bench: dict[str, Any], folder: Path) -> None:
-    if bench.get("layout", "otb") != "otb":
-        for name, res in trajectories.items():
-            write_result(folder, name, res.boxes, layout=bench["layout"], times=res.times)
     if bench.get("source") == "trackingnet" and trajectories:
         z = write_trackingnet_submission(
             folder / "submission", {n: r.boxes for n, r in trajectories.items()}
@@ -129,22 +128,24 @@ def _export_layout(trajectories: dict[str, Any], bench: dict[str, Any], folder: 
         print(f"{bench['name']}: ground truth is withheld; submit the results in {folder}")
 
 
-def _report(reports: dict[str, Any], bench: dict[str, Any], out_dir: Path) -> None:
+def _report(reports: dict[str, Any], bench: dict[str, Any], out_dir: Path) -> list[Path]:
     write_metrics_json(out_dir / "metrics.json", reports)
-    ope_plots(reports, out_dir / "plots")
+    pngs = ope_plots(reports, out_dir / "plots")
     by_t = next(iter(reports.values()))
     if bench.get("kind") == "vot":
         curves = {t: (r["overall"]["eao_curve"], r["overall"]["eao"]) for t, r in by_t.items()}
-        eao_plot(
-            curves,
-            out_dir / "plots" / f"{bench['name']}_eao.png",
-            interval=eao_interval(bench.get("year", 2018)),
+        pngs.append(
+            eao_plot(
+                curves,
+                out_dir / "plots" / f"{bench['name']}_eao.png",
+                interval=eao_interval(bench.get("year", 2018)),
+            )
         )
         ar = {
             t: (r["overall"]["accuracy"], min(1.0, r["overall"]["robustness"] / 100))
             for t, r in by_t.items()
         }
-        ar_plot(ar, out_dir / "plots" / f"{bench['name']}_ar.png", title=bench["name"])
+        pngs.append(ar_plot(ar, out_dir / "plots" / f"{bench['name']}_ar.png", title=bench["name"]))
     rows = {
         f"{b}/{t}": {k: r["overall"].get(k, r.get(k)) for k in COLUMNS}
         for b, bt in reports.items()
@@ -152,6 +153,19 @@ def _report(reports: dict[str, Any], bench: dict[str, Any], out_dir: Path) -> No
     }
     used = [c for c in COLUMNS if any(row.get(c) is not None for row in rows.values())]
     print(format_table(rows, columns=used), flush=True)
+    return pngs
+
+
+def _log(cfg: DictConfig, reports: dict[str, Any], pngs: list[Path]) -> None:
+    """Send the report to the configured loggers (``logger=wandb`` / ``logger=csv``)."""
+    loggers = instantiate_group(cfg.get("logger"))
+    if not loggers:
+        return
+    for lg in loggers:
+        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    log_reports(loggers, reports, pngs)
+    for lg in loggers:
+        lg.finalize("success")
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -179,7 +193,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError("give ckpt=<checkpoint> or results=<folder of result files>")
     reports = {bench["name"]: by_tracker} if by_tracker else {}
     if reports:
-        _report(reports, bench, out_dir)
+        _log(cfg, reports, _report(reports, bench, out_dir))
     return reports
 
 

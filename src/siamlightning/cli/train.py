@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from siamlightning.cli.common import config_dir, setup_environment
+from siamlightning.cli.common import config_dir, instantiate_group, setup_environment
 
 setup_environment()
 
@@ -17,22 +17,16 @@ import hydra  # noqa: E402
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
 from hydra.utils import get_original_cwd, instantiate  # noqa: E402
-from lightning.pytorch.loggers import WandbLogger  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from siamlightning.evaluation.compare import compare, open_benchmark  # noqa: E402
+from siamlightning.evaluation.log_report import log_reports  # noqa: E402
 from siamlightning.evaluation.plots import ope_plots  # noqa: E402
 from siamlightning.evaluation.report import format_table, write_metrics_json  # noqa: E402
 from siamlightning.tracking.base import StaticTracker  # noqa: E402
 from siamlightning.tracking.load import build_tracker  # noqa: E402
 
 log = logging.getLogger("siamlightning.train")
-
-
-def _instantiate_group(node: DictConfig | None) -> list[Any]:
-    if not node:
-        return []
-    return [instantiate(v) for v in node.values() if v is not None and "_target_" in v]
 
 
 def _container(node: DictConfig) -> dict[str, Any]:
@@ -75,18 +69,7 @@ def evaluate(cfg: DictConfig, module: L.LightningModule, trainer: L.Trainer | No
         (out_dir / "results_table.txt").write_text(table + "\n")
         pngs = ope_plots(reports, out_dir / "plots")
         if trainer is not None:
-            for lg in trainer.loggers:
-                if isinstance(lg, WandbLogger):
-                    lg.log_image("eval/plots", [str(p) for p in pngs])
-            for lg in trainer.loggers:
-                flat = {
-                    f"eval/{b}/{t}/{k}": v
-                    for b, by_t in reports.items()
-                    for t, r in by_t.items()
-                    for k, v in r["overall"].items()
-                    if isinstance(v, int | float)
-                }
-                lg.log_metrics(flat)
+            log_reports(trainer.loggers, reports, pngs)
     return reports
 
 
@@ -98,8 +81,8 @@ def run(cfg: DictConfig) -> dict:
     module.export_config = {"net": _container(cfg.model.net), "tracker": _container(cfg.tracker)}
     trainer = instantiate(
         cfg.trainer,
-        callbacks=_instantiate_group(cfg.get("callbacks")),
-        logger=_instantiate_group(cfg.get("logger")) or False,
+        callbacks=instantiate_group(cfg.get("callbacks")),
+        logger=instantiate_group(cfg.get("logger")) or False,
     )
     if trainer.is_global_zero:
         for lg in trainer.loggers:

@@ -52,12 +52,15 @@ def compare(
     progress: bool = True,
     score: bool = True,
     keep_trajectories: bool = False,
+    layout: str = "otb",
+    repetitions: int = 1,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Run every tracker on every benchmark; returns ``{benchmark: {tracker: report}}`` on rank 0
     (other ranks get ``{}``). Result files go to ``out_dir/results/<benchmark>/<tracker>/``.
 
     ``score=False`` skips scoring (ground truth withheld); ``keep_trajectories`` adds the
-    gathered `SequenceResult`s under ``report["trajectories"]``."""
+    gathered `SequenceResult`s under ``report["trajectories"]``. ``layout`` and ``repetitions``
+    go to `run_ope` (e.g. ``"got10k"`` and 3 for GOT-10k)."""
     rank, world = _dist()
     reports: dict[str, dict[str, dict[str, Any]]] = {}
     for bname, (index, protocol) in benchmarks.items():
@@ -71,6 +74,8 @@ def compare(
                 world_size=world,
                 progress=progress and rank == 0,
                 name=f"{tname} on {bname}",
+                repetitions=repetitions,
+                layout=layout,
             )
             if world > 1:
                 gathered: list[Any] = [None] * world

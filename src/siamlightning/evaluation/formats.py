@@ -112,14 +112,27 @@ def _times_file(box: Path, name: str) -> Path | None:
 
 
 def read_results(
-    folder: str | Path, index: SequenceIndex, run: int = 1
+    folder: str | Path, index: SequenceIndex, run: int = 1, *, repeats: bool = True
 ) -> dict[str, SequenceResult]:
-    """Read run ``run`` of every sequence of ``index`` from ``folder`` in any OPE-style layout."""
+    """Read run ``run`` of every sequence of ``index`` from ``folder`` in any OPE-style layout.
+
+    With ``repeats`` (and ``run=1``), the further runs of a numbered layout (``<seq>_002.txt``,
+    ``_003``... next to ``<seq>_001.txt``, as GOT-10k's toolkit writes them) are read too, up to
+    the first missing number, into `SequenceResult.repeats`: scoring pools them like the toolkit.
+    """
     out: dict[str, SequenceResult] = {}
     for seq in index:
         box = find_result_file(folder, seq.name, run)
         boxes = read_ope_result(box, expected_len=len(seq))
         tf = _times_file(box, seq.name)
         times = read_times(tf, expected_len=len(seq)) if tf else np.full(len(seq), np.nan)
-        out[seq.name] = SequenceResult(name=seq.name, boxes=boxes, times=times, uid=seq.uid)
+        more: list[np.ndarray] = []
+        if repeats and run == 1 and box.name == f"{seq.name}_001.txt":
+            k = 2
+            while (nxt := box.with_name(f"{seq.name}_{k:03d}.txt")).is_file():
+                more.append(read_ope_result(nxt, expected_len=len(seq)))
+                k += 1
+        out[seq.name] = SequenceResult(
+            name=seq.name, boxes=boxes, times=times, uid=seq.uid, repeats=tuple(more)
+        )
     return out

@@ -1,4 +1,5 @@
-"""OPE runner: track every sequence once from its frame-0 GT, write result files, score them.
+"""OPE runner: track every sequence from its frame-0 GT (once, or ``repetitions`` times as
+GOT-10k asks), write result files, score them (overall and per sequence attribute).
 
 Under DDP each rank runs `run_ope` on its own shard (``index.shard(rank, world_size)``, balanced
 by frame count, no padding); then either every rank calls ``score_ope(..., gather=True)``, or the
@@ -19,17 +20,19 @@ from tqdm.auto import tqdm
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
-from siamlightning.evaluation.results import (
-    SequenceResult,
-    box_file,
-    time_file,
-    write_ope_result,
-    write_times,
-)
+from siamlightning.evaluation.formats import write_result
+from siamlightning.evaluation.results import SequenceResult
 from siamlightning.metrics.ope import OPEMetrics, OPEProtocol, get_protocol, ope_targets
 from siamlightning.tracking.base import Tracker
 
-__all__ = ["SequenceResult", "gather_results", "run_ope", "score_ope", "track_sequence"]
+__all__ = [
+    "SequenceResult",
+    "gather_results",
+    "run_id",
+    "run_ope",
+    "score_ope",
+    "track_sequence",
+]
 
 
 def _init_box(seq: Sequence) -> np.ndarray:
@@ -78,6 +81,22 @@ def track_sequence(tracker: Tracker, seq: Sequence, bar: tqdm | None = None) -> 
     return SequenceResult(name=seq.name, boxes=boxes, times=times, uid=seq.uid)
 
 
+def _track_runs(
+    factory: Callable[[], Tracker], seq: Sequence, repetitions: int, bar: tqdm | None
+) -> SequenceResult:
+    first = track_sequence(factory(), seq, bar)
+    repeats: list[np.ndarray] = []
+    for r in range(1, repetitions):
+        again = track_sequence(factory(), seq, bar)
+        if r == 1 and np.array_equal(again.boxes, first.boxes, equal_nan=True):
+            if bar is not None:  # deterministic: the remaining runs would be identical too
+                bar.update(len(seq) * (repetitions - 2))
+            break
+        repeats.append(again.boxes)
+    first.repeats = tuple(repeats)
+    return first
+
+
 def run_ope(
     tracker_factory: Callable[[], Tracker],
     index: SequenceIndex,
@@ -87,22 +106,36 @@ def run_ope(
     world_size: int = 1,
     progress: bool = True,
     name: str = "tracker",
+    repetitions: int = 1,
+    layout: str = "otb",
 ) -> dict[str, SequenceResult]:
-    """Run OPE on this rank's shard with a fresh tracker per sequence -> {sequence name: result}.
+    """Run OPE on this rank's shard with a fresh tracker per run -> {sequence name: result}.
 
-    When ``out_dir`` is given, writes ``<out_dir>/<seq>.txt`` and ``<out_dir>/times/<seq>_time.txt``
-    (each rank writes only its own sequences).
+    ``repetitions`` > 1 tracks each sequence again (GOT-10k: 3 runs, pooled when scored); when
+    run 2 equals run 1 exactly the tracker is deterministic and the remaining runs are skipped,
+    so only ``_001`` is written, as the GOT-10k toolkit does for deterministic trackers. When
+    ``out_dir`` is given, each rank writes its own sequences in ``layout``: ``otb``
+    (``<seq>.txt`` + ``times/<seq>_time.txt``; one run only) or ``got10k``
+    (``<seq>/<seq>_00k.txt`` per run + ``<seq>/<seq>_time.txt``).
     """
+    if repetitions < 1:
+        raise ValueError(f"repetitions must be >= 1, got {repetitions}")
+    if layout not in ("otb", "got10k"):
+        raise ValueError(f"OPE result layout must be 'otb' or 'got10k', got {layout!r}")
+    if layout == "otb" and repetitions > 1 and out_dir is not None:
+        raise ValueError("the otb layout holds one run per sequence; use layout='got10k'")
     shard = index.shard(rank, world_size)
     results: dict[str, SequenceResult] = {}
     desc = f"OPE {name}" + (f" [rank {rank}/{world_size}]" if world_size > 1 else "")
-    with tqdm(total=shard.num_frames, desc=desc, unit="frame", disable=not progress) as bar:
+    total = shard.num_frames * repetitions
+    with tqdm(total=total, desc=desc, unit="frame", disable=not progress) as bar:
         for seq in shard:
             bar.set_postfix_str(seq.name, refresh=False)
-            res = track_sequence(tracker_factory(), seq, bar)
+            res = _track_runs(tracker_factory, seq, repetitions, bar)
             if out_dir is not None:
-                write_ope_result(box_file(out_dir, seq.name), res.boxes)
-                write_times(time_file(out_dir, seq.name), res.times)
+                for r, boxes in enumerate(res.runs):
+                    times = res.times if r == 0 else None
+                    write_result(out_dir, seq.name, boxes, layout=layout, run=r + 1, times=times)
             results[seq.name] = res
     return results
 
@@ -146,6 +179,20 @@ _SEQUENCE_KEYS = (
 )
 
 
+_MASK63 = (1 << 63) - 1
+
+
+def run_id(uid: int, run: int) -> int:
+    """Row id of run ``run`` (0-based) of the sequence with `Sequence.uid` ``uid``."""
+    return uid if run == 0 else (uid ^ ((run * 0x9E3779B97F4A7C15) & _MASK63)) & _MASK63
+
+
+def _summary(metric: OPEMetrics) -> dict[str, Any]:
+    with warnings.catch_warnings():  # no sequence to score: NaN scores, not a warning
+        warnings.filterwarnings("ignore", message=".*compute.*before the ``update``")
+        return {k: _item(v) for k, v in metric.compute().items()}
+
+
 def score_ope(
     results: Mapping[str, SequenceResult],
     index: SequenceIndex,
@@ -154,12 +201,16 @@ def score_ope(
     drop_empty_curves: bool = False,
     gather: bool = False,
 ) -> dict[str, Any]:
-    """Score trajectories against ``index``'s GT -> {"protocol", "fps", "overall", "sequences"}.
+    """Score trajectories against ``index``'s GT -> {"protocol", "fps", "overall", "sequences"}
+    (+ "attributes" when sequences carry ``meta["attributes"]``).
 
     ``overall`` holds success_auc, precision_20, fps (frames 1..N-1 over their summed tracker
-    time), success_curve (21,), precision_curve (51,), num_sequences, num_frames and
+    time), success_curve (21,), precision_curve (51,), num_sequences, num_runs, num_frames and
     repaired_frames; ``sequences`` maps each name to its success_auc, precision_20, fps,
-    num_frames and repaired_frames; ``fps`` repeats ``overall["fps"]``. Only sequences present in
+    num_frames and repaired_frames; ``fps`` repeats ``overall["fps"]``. Repeated runs
+    (`SequenceResult.repeats`) enter as further rows: frame-pooled protocols (GOT-10k) pool their
+    frames, per-sequence-mean protocols average the runs. ``attributes`` maps each attribute code
+    to the same overall keys computed over the sequences that have it. Only sequences present in
     ``results`` are scored. With ``gather=True`` and an initialised process group, every rank's
     results are merged first (a collective: call it on all ranks); by default nothing is
     communicated, so it may run on rank 0 alone after the caller gathered the results.
@@ -173,24 +224,47 @@ def score_ope(
     metric = OPEMetrics(proto, drop_empty_curves=drop_empty_curves, sync_on_compute=False)
     per_seq: dict[str, dict[str, float | int]] = {}
     scored: list[SequenceResult] = []
+    by_attr: dict[str, list[OPEMetrics]] = {}
+    runs = 0
     for seq in index:
         if seq.name not in results:
             continue
         res = results[seq.name]
         targets = ope_targets(seq)  # absent flags, image bounds, visibility for every protocol
         one = OPEMetrics(proto, drop_empty_curves=False, sync_on_compute=False)
-        try:
-            one.update(res.boxes, **targets, seq_id=seq.uid)
-        except ValueError as e:
-            raise ValueError(f"sequence {seq.name!r}: {e}") from e
+        for r, boxes in enumerate(res.runs):
+            try:
+                one.update(boxes, **targets, seq_id=run_id(seq.uid, r))
+            except ValueError as e:
+                run = f" (run {r + 1})" if r else ""
+                raise ValueError(f"sequence {seq.name!r}{run}: {e}") from e
+        runs += len(res.runs)
         values = one.compute()
         metric.merge_state(one)  # the sequence's rows, not scored a second time
+        for code in seq.meta.get("attributes") or ():
+            by_attr.setdefault(str(code), []).append(one)
         scored.append(res)
         per_seq[seq.name] = {k: _item(values[k]) for k in _SEQUENCE_KEYS if k in values}
         per_seq[seq.name]["fps"] = res.fps
-    with warnings.catch_warnings():  # no sequence to score: NaN scores, not a warning
-        warnings.filterwarnings("ignore", message=".*compute.*before the ``update``")
-        summary = metric.compute()
-    overall: dict[str, Any] = {k: _item(v) for k, v in summary.items()}
+        if len(res.runs) > 1:
+            per_seq[seq.name]["num_runs"] = len(res.runs)
+    overall = _summary(metric)
+    overall["num_sequences"] = len(scored)
+    overall["num_runs"] = runs
     overall["fps"] = _fps(scored)
-    return {"protocol": proto.name, "fps": overall["fps"], "overall": overall, "sequences": per_seq}
+    report: dict[str, Any] = {
+        "protocol": proto.name,
+        "fps": overall["fps"],
+        "overall": overall,
+        "sequences": per_seq,
+    }
+    if by_attr:
+        report["attributes"] = {}
+        for code in sorted(by_attr):
+            sub = OPEMetrics(proto, drop_empty_curves=drop_empty_curves, sync_on_compute=False)
+            for one in by_attr[code]:
+                sub.merge_state(one)
+            values = _summary(sub)
+            values["num_sequences"] = len(by_attr[code])
+            report["attributes"][code] = values
+    return report

@@ -95,21 +95,50 @@ def ar_plot(
     return _finish(ax, fig, f"AR plot - {title}", "Robustness", "Accuracy", Path(path))
 
 
+def attribute_name(code: str) -> str:
+    """Full name of an OTB / LaSOT attribute code (the code itself when unknown)."""
+    from siamlightning.data.sources._otb_attributes import OTB_ATTRIBUTE_NAMES
+    from siamlightning.data.sources.lasot import LASOT_ATTRIBUTES
+
+    return OTB_ATTRIBUTE_NAMES.get(code) or LASOT_ATTRIBUTES.get(code) or code
+
+
+def _curves(values: Mapping[str, Any], curve: str, score: str) -> tuple[np.ndarray, float] | None:
+    if curve in values and values.get(score) is not None and np.isfinite(values[score]):
+        return np.asarray(values[curve]), float(values[score])
+    return None
+
+
+def _pair(
+    named: Mapping[str, Mapping[str, Any]], out_dir: Path, stem: str, title: str
+) -> list[Path]:
+    succ = {n: c for n, v in named.items() if (c := _curves(v, "success_curve", "success_auc"))}
+    prec = {n: c for n, v in named.items() if (c := _curves(v, "precision_curve", "precision_20"))}
+    out = []
+    if succ:
+        out.append(success_plot(succ, out_dir / f"{stem}_success.png", title=title))
+    if prec:
+        out.append(precision_plot(prec, out_dir / f"{stem}_precision.png", title=title))
+    return out
+
+
 def ope_plots(
     reports: Mapping[str, Mapping[str, Mapping[str, Any]]], out_dir: str | Path
 ) -> list[Path]:
-    """Success and precision PNGs per benchmark from ``{benchmark: {tracker: report}}``."""
+    """Success and precision PNGs per benchmark from ``{benchmark: {tracker: report}}``, and per
+    attribute (``<bench>_<CODE>_success.png``...) when the reports have ``attributes``."""
     out: list[Path] = []
+    folder = Path(out_dir)
     for bench, by_tracker in reports.items():
-        succ, prec = {}, {}
-        for name, rep in by_tracker.items():
-            o = rep["overall"]
-            if "success_curve" in o and o.get("success_auc") is not None:
-                succ[name] = (np.asarray(o["success_curve"]), float(o["success_auc"]))
-            if "precision_curve" in o and o.get("precision_20") is not None:
-                prec[name] = (np.asarray(o["precision_curve"]), float(o["precision_20"]))
-        if succ:
-            out.append(success_plot(succ, Path(out_dir) / f"{bench}_success.png", title=bench))
-        if prec:
-            out.append(precision_plot(prec, Path(out_dir) / f"{bench}_precision.png", title=bench))
+        out += _pair({n: r["overall"] for n, r in by_tracker.items()}, folder, bench, bench)
+        codes = sorted({c for r in by_tracker.values() for c in r.get("attributes", {})})
+        for code in codes:
+            named = {
+                n: r["attributes"][code]
+                for n, r in by_tracker.items()
+                if code in r.get("attributes", {})
+            }
+            count = max(int(v.get("num_sequences", 0)) for v in named.values())
+            title = f"{bench} - {attribute_name(code)} ({count})"
+            out += _pair(named, folder / "attributes", f"{bench}_{code}", title)
     return out

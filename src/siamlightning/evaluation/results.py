@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,12 +32,22 @@ _SPLIT = re.compile(r"[,\s]+")
 
 @dataclass
 class SequenceResult:
-    """One sequence's trajectory: boxes (N, 4) float64 x,y,w,h; times (N,) seconds; Sequence.uid."""
+    """One sequence's trajectory: boxes (N, 4) float64 x,y,w,h; times (N,) seconds; Sequence.uid.
+
+    ``repeats`` holds the boxes (N, 4) of further runs of a repeated OPE (GOT-10k's
+    ``<seq>_002.txt``, ``_003``...); ``boxes`` is run 1.
+    """
 
     name: str
     boxes: np.ndarray
     times: np.ndarray
     uid: int
+    repeats: tuple[np.ndarray, ...] = field(default_factory=tuple)
+
+    @property
+    def runs(self) -> list[np.ndarray]:
+        """Every run's boxes (N, 4), run 1 first."""
+        return [self.boxes, *self.repeats]
 
     @property
     def fps(self) -> float:

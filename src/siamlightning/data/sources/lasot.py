@@ -18,6 +18,11 @@ Splits: ``None`` every sequence found; ``"test"`` the official 280 (`LASOT_TEST`
 toolkit's ``testing_set.txt`` = got10k-toolkit's ``lasot.json``; all must be present);
 ``"train"`` the other sequences of the 70 LaSOT classes (1120 when complete); ``"extension"``
 every sequence found (LaSOT_ext's 150 as distributed).
+
+Attributes: ``attributes=<dir>`` names the LaSOT evaluation toolkit's ``annos/att`` folder
+(``<seq>.txt``: 14 comma-separated 0/1 flags in the toolkit's order `LASOT_ATTRIBUTES`);
+``meta["attributes"]`` then lists the codes set for each sequence (per-attribute plots use them).
+Without the option, ``<root>/att`` is used when it exists.
 """
 
 from __future__ import annotations
@@ -33,7 +38,32 @@ from siamlightning.data.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources.otb import read_otb_boxes
 from siamlightning.errors import DataError
 
-__all__ = ["LASOT_TEST", "load", "raw_boxes", "read_flag_line"]
+__all__ = [
+    "LASOT_ATTRIBUTES",
+    "LASOT_TEST",
+    "load",
+    "raw_boxes",
+    "read_attributes",
+    "read_flag_line",
+]
+
+#: The toolkit's attribute codes, in the column order of ``annos/att/<seq>.txt``.
+LASOT_ATTRIBUTES: dict[str, str] = {
+    "IV": "Illumination Variation",
+    "POC": "Partial Occlusion",
+    "DEF": "Deformation",
+    "MB": "Motion Blur",
+    "CM": "Camera Motion",
+    "ROT": "Rotation",
+    "BC": "Background Clutter",
+    "VC": "Viewpoint Change",
+    "SV": "Scale Variation",
+    "FOC": "Full Occlusion",
+    "FM": "Fast Motion",
+    "OV": "Out-of-View",
+    "LR": "Low Resolution",
+    "ARC": "Aspect Ratio Change",
+}
 
 _TEST = """
 airplane-1,9,13,15 basketball-1,6,7,11 bear-2,4,6,17 bicycle-2,7,9,18 bird-2,3,15,17
@@ -124,6 +154,24 @@ def _find(base: Path) -> dict[str, Path]:
     return found
 
 
+def read_attributes(path: str | Path) -> list[str]:
+    """A toolkit ``att/<seq>.txt`` (14 comma-separated 0/1 flags) -> the codes that are set."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8-sig").strip()
+    except FileNotFoundError:
+        raise DataError("attribute file does not exist", path=p) from None
+    fields = [f.strip() for f in text.replace("\n", ",").split(",") if f.strip()]
+    codes = list(LASOT_ATTRIBUTES)
+    if len(fields) != len(codes) or any(f not in ("0", "1") for f in fields):
+        raise DataError(
+            f"expected {len(codes)} comma-separated 0/1 flags ({', '.join(codes)}), got {text!r}",
+            path=p,
+            line=1,
+        )
+    return [c for c, f in zip(codes, fields, strict=True) if f == "1"]
+
+
 def _in_train(name: str) -> bool:
     cls, _, k = name.rpartition("-")
     return cls in _CLASSES and k.isdigit() and 1 <= int(k) <= 20 and name not in LASOT_TEST
@@ -134,6 +182,7 @@ def load(
     split: str | None = None,
     *,
     sequences: SeqLike[str] | None = None,
+    attributes: str | Path | None = None,
     **kw: Any,
 ) -> SequenceIndex:
     """Read a LaSOT (or LaSOT_ext) root into a `SequenceIndex` sorted by sequence name."""
@@ -171,4 +220,11 @@ def load(
         if missing:
             raise DataError(f"no sequence(s) {missing} in split {split!r}", path=base)
         names = wanted
-    return SequenceIndex([_sequence(found[n]) for n in names], name="lasot", root=str(base))
+    seqs = [_sequence(found[n]) for n in names]
+    att_dir = Path(attributes) if attributes is not None else base / "att"
+    if attributes is not None and not att_dir.is_dir():
+        raise DataError("LaSOT attribute folder does not exist", path=att_dir)
+    if att_dir.is_dir():
+        for seq in seqs:
+            seq.meta["attributes"] = read_attributes(att_dir / f"{seq.name}.txt")
+    return SequenceIndex(seqs, name="lasot", root=str(base))

@@ -12,6 +12,9 @@
   ``frame_ranges`` option (``{name: (first, last)}``, 1-based inclusive frame numbers; also
   applied when the counts agree, cutting frames and lines alike), else `OTB_FRAME_RANGES`.
 - ``root`` may also be a single sequence folder. Sequences are sorted by name.
+- ``meta["attributes"]``: the OTB toolkit's attribute codes (IV, SV, OCC, DEF, MB, FM, IPR, OPR,
+  OV, BC, LR) of every OTB100 target (`siamlightning.data.sources._otb_attributes`); absent for
+  other folders. Per-attribute success/precision plots use them.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.sources._otb_attributes import otb_attributes
 from siamlightning.errors import DataError
 
 __all__ = ["IMAGE_SUFFIXES", "OTB_FRAME_RANGES", "load", "read_otb_boxes", "sorted_frames"]
@@ -244,5 +248,8 @@ def load(
         meta: dict[str, Any] = {"annotation_file": str(ann), "folder": str(folder)}
         if used is not None:
             meta["frame_range"] = used
+        attrs = otb_attributes(name)
+        if attrs is not None:
+            meta["attributes"] = list(attrs)
         out.append(Sequence(name, [str(p) for p in frames], boxes, meta=meta))
     return SequenceIndex(out, name="otb", root=str(base))

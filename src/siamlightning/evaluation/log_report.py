@@ -1,0 +1,63 @@
+"""Send benchmark reports to Lightning loggers: scalars to every logger, plots and per-sequence
+tables to W&B (`WandbLogger`)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import Logger, WandbLogger
+
+__all__ = ["flat_scalars", "log_reports"]
+
+
+def _scalar(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def flat_scalars(
+    reports: Mapping[str, Mapping[str, Mapping[str, Any]]], prefix: str = "eval"
+) -> dict[str, float]:
+    """``{benchmark: {tracker: report}}`` -> ``{"<prefix>/<bench>/<tracker>/<key>": value}``
+    for the overall scalars and ``.../attr/<CODE>/<key>`` for per-attribute ones."""
+    out: dict[str, float] = {}
+    for bench, by_tracker in reports.items():
+        for tracker, rep in by_tracker.items():
+            base = f"{prefix}/{bench}/{tracker}"
+            out |= {f"{base}/{k}": v for k, v in rep.get("overall", {}).items() if _scalar(v)}
+            for code, values in rep.get("attributes", {}).items():
+                out |= {f"{base}/attr/{code}/{k}": v for k, v in values.items() if _scalar(v)}
+    return out
+
+
+def _sequence_rows(rep: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    seqs = rep.get("sequences", {})
+    keys = sorted({k for v in seqs.values() for k, x in v.items() if _scalar(x) or x is None})
+    rows = [[name] + [seqs[name].get(k) for k in keys] for name in sorted(seqs)]
+    return ["sequence", *keys], rows
+
+
+def log_reports(
+    loggers: Iterable[Logger],
+    reports: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    plots: Sequence[str | Path] = (),
+    *,
+    prefix: str = "eval",
+) -> None:
+    """Log scalars to every logger; on W&B also the plot PNGs and one per-sequence table per
+    benchmark and tracker (``<prefix>/<bench>/<tracker>/sequences``)."""
+    scalars = flat_scalars(reports, prefix)
+    for lg in loggers:
+        if scalars:
+            lg.log_metrics(scalars)
+        if not isinstance(lg, WandbLogger):
+            continue
+        if plots:
+            lg.log_image(f"{prefix}/plots", [str(p) for p in plots])
+        for bench, by_tracker in reports.items():
+            for tracker, rep in by_tracker.items():
+                columns, rows = _sequence_rows(rep)
+                if rows:
+                    lg.log_table(f"{prefix}/{bench}/{tracker}/sequences", columns, rows)

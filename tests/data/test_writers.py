@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 
+from siamlightning.data import open_dataset
 from siamlightning.data.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources import otb
 from siamlightning.data.sources.synthetic import make_sequence
@@ -100,3 +101,21 @@ def test_bad_sequence_name_is_refused(tmp_path):
     bad = Sequence("../escape", s.frames, s.boxes, renderer=s.renderer)
     with pytest.raises(DataError, match="folder name"):
         write_otb(SequenceIndex([bad]), tmp_path)
+
+
+def test_vot_and_lasot_layouts_read_back(tmp_path):
+    from siamlightning.data.writers import write_lasot, write_vot
+
+    src = open_dataset("synthetic", None, seed=3, num_sequences=2, length=15)
+    src[0].meta["tags"] = {"occlusion": np.arange(15) % 4 == 0}
+    vot = open_dataset("vot", write_vot(src, tmp_path / "vot"))
+    lasot = open_dataset("lasot", write_lasot(src, tmp_path / "lasot"))
+    assert vot.names == src.names and sorted(lasot.names) == sorted(src.names)
+    for seq in src:
+        np.testing.assert_allclose(vot[seq.name].polygons, seq.polygons, atol=1e-4)
+        back = lasot[seq.name]
+        np.testing.assert_array_equal(back.absent, ~seq.visible)
+        ok = seq.visible
+        np.testing.assert_allclose(back.boxes[ok], seq.boxes[ok], atol=1e-4)
+    assert (~src[1].visible).any(), "fixture should have absent frames"
+    np.testing.assert_array_equal(vot[src[0].name].occluded, np.arange(15) % 4 == 0)

@@ -1,4 +1,4 @@
-"""Write a `SequenceIndex` to disk in the OTB and GOT-10k layouts (e.g. to export synthetic data).
+"""Write a `SequenceIndex` in the OTB, GOT-10k, VOT and LaSOT layouts (e.g. synthetic data).
 
 Writing is resumable: a frame file that already exists complete (and, when the sequence's
 ``meta`` gives ``width``/``height``, at that size; for copied JPEGs, with the source's byte size)
@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from siamlightning.data.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
 
-__all__ = ["write_got10k", "write_otb"]
+__all__ = ["write_got10k", "write_lasot", "write_otb", "write_vot"]
 
 Progress = bool | Callable[[int, int], None]
 
@@ -207,4 +207,62 @@ def write_got10k(
     finally:
         tick.close()
     _lines(base / "list.txt", [seq.name for seq in index])
+    return out
+
+
+def _polygons(seq: Sequence) -> np.ndarray:
+    """(N, 8) VOT polygons: the sequence's own, else each box's corners ``x .. x+w-1``."""
+    if seq.polygons is not None:
+        return seq.polygons
+    x, y, w, h = seq.boxes.T
+    return np.stack([x, y, x + w - 1, y, x + w - 1, y + h - 1, x, y + h - 1], axis=1)
+
+
+def write_vot(
+    index: SequenceIndex, out_dir: str | Path, *, jpeg_quality: int = 95, progress: Progress = False
+) -> Path:
+    """Write the VOT2016-2019 layout: ``list.txt``, ``<seq>/sequence``, ``color/00000001.jpg``,
+    ``groundtruth.txt`` (8-value polygons; NaN lines where absent) and ``<tag>.tag`` files from
+    ``meta["tags"]``; return ``out``."""
+    out = Path(out_dir)
+    tick = _Ticker(index.num_frames, progress, "write VOT")
+    try:
+        for seq in index:
+            d = out / _folder_name(seq)
+            _write_frames(seq, d / "color", "{:08d}.jpg", jpeg_quality, tick)
+            rows = [",".join(_fmt(v, True) for v in p) for p in _polygons(seq)]
+            _lines(d / "groundtruth.txt", rows)
+            _lines(d / "sequence", ["channels.color=color/%08d.jpg", "format=default"])
+            for tag, flags in (seq.meta.get("tags") or {}).items():
+                _lines(d / f"{tag}.tag", [str(int(f)) for f in np.asarray(flags, bool)])
+    finally:
+        tick.close()
+    _lines(out / "list.txt", [seq.name for seq in index])
+    return out
+
+
+def write_lasot(
+    index: SequenceIndex, out_dir: str | Path, *, jpeg_quality: int = 95, progress: Progress = False
+) -> Path:
+    """Write the LaSOT layout ``<out>/<class>/<seq>/``: ``img/00000001.jpg``, ``groundtruth.txt``
+    (``0,0,0,0`` where absent, as LaSOT), ``full_occlusion.txt`` / ``out_of_view.txt`` (one
+    comma-separated 0/1 line) and ``nlp.txt`` when ``meta["nlp"]``; class = ``meta["class"]``,
+    else the name before its last ``-``; return ``out``."""
+    out = Path(out_dir)
+    tick = _Ticker(index.num_frames, progress, "write LaSOT")
+    try:
+        for seq in index:
+            cls = str(seq.meta.get("class") or _folder_name(seq).rsplit("-", 1)[0])
+            d = out / cls / _folder_name(seq)
+            _write_frames(seq, d / "img", "{:08d}.jpg", jpeg_quality, tick)
+            absent = ~seq.visible
+            boxes = np.where(absent[:, None], 0.0, seq.boxes)
+            _lines(d / "groundtruth.txt", [",".join(_fmt(v, True) for v in b) for b in boxes])
+            oov = seq.out_of_view & absent
+            _lines(d / "full_occlusion.txt", [",".join(str(int(a)) for a in absent & ~oov)])
+            _lines(d / "out_of_view.txt", [",".join(str(int(a)) for a in oov)])
+            if seq.meta.get("nlp"):
+                (d / "nlp.txt").write_text(str(seq.meta["nlp"]) + "\n", encoding="utf-8")
+    finally:
+        tick.close()
     return out

@@ -87,7 +87,7 @@ def test_init_box_area_preserving() -> None:
     ("line", "message"),
     [
         ("1,2,3,4,5", "4 values"),
-        ("m10,10,4,4,3,2", "not supported yet"),
+        ("m10,10,4,4,30,2", "RLE covers"),
         ("1,2,x,4", "non-numeric"),
         ("1,2,inf,4", "infinite"),
     ],

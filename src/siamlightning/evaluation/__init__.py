@@ -10,16 +10,26 @@ from siamlightning.evaluation.results import (
     write_ope_result,
     write_times,
 )
+from siamlightning.evaluation.vot_multistart import (
+    AnchorRun,
+    read_trajectory,
+    run_vot_multistart,
+    score_vot_multistart_folder,
+)
 
 __all__ = [
+    "AnchorRun",
     "SequenceResult",
     "format_table",
     "gather_results",
     "read_ope_result",
     "read_ope_results",
     "read_times",
+    "read_trajectory",
     "run_ope",
+    "run_vot_multistart",
     "score_ope",
+    "score_vot_multistart_folder",
     "to_jsonable",
     "track_sequence",
     "write_metrics_json",

@@ -5,9 +5,13 @@ Official layout, ``<root>/list.txt`` naming one folder per sequence, each holdin
 - ``sequence``: ``key=value`` lines (``channels.color=color/%08d.jpg``, ``fps``, ...) ->
   ``meta["properties"]``.
 - ``groundtruth.txt``: one region per line, comma separated: 8 values ``x1,y1,...,x4,y4`` (a
-  rotated box, VOT2014-2019), 4 values ``x,y,w,h`` (rectangles, some editions), or a single value
-  / NaNs (no annotation: a NaN row). Mask lines ``m...`` (VOT2020+) raise `DataError` (not
-  supported yet).
+  rotated box, VOT2014-2019), 4 values ``x,y,w,h`` (rectangles, some editions), a VOT2020+ mask
+  ``m<x0>,<y0>,<w>,<h>,<rle...>`` (RLE runs zeros first, row-major in the ``w x h`` box at
+  ``(x0, y0)``), or a single value / NaNs (no annotation: a NaN row). Kinds may be mixed. A mask
+  is stored as its tight bounding box: ``x, y`` = its top-left foreground pixel, ``w, h`` = the
+  number of foreground columns / rows, so it covers pixels ``x .. x+w-1`` (as a VOT rectangle
+  does); an empty mask (VOT2020's absent target) is a NaN row. The exact regions stay in the file,
+  ``meta["gt_regions_file"]`` (parse it with `siamlightning.metrics.regions.read_regions`).
 - frames ``color/00000001.jpg...`` (the folder of ``channels.color``; older editions keep the
   frames in the sequence folder itself), in natural order.
 - per-frame tags ``*.tag`` / ``*.label`` (``camera_motion``, ``illum_change``, ``motion_change``,
@@ -25,8 +29,10 @@ Regions are stored twice: ``polygons`` (N, 8) always - polygon lines as given, r
 the corners ``x .. x+w-1`` (pysot's ``tools/test.py``: VOT rasterises a rectangle to pixels
 ``x .. x+w-1`` and a polygon between its corner nodes inclusive, so both cover the same pixels);
 ``boxes`` (N, 4) - rectangle lines as given, polygon lines as the min/max bounds of the corners
-(``w = max x - min x``). To initialise a tracker the way pysot and got10k do, use
-`vot_init_box` on the polygon. ``meta["width"/"height"]`` come from the first frame's image.
+(``w = max x - min x``), mask lines as their bounding box (and its corners ``x .. x+w-1`` in
+``polygons``). To initialise a tracker the way pysot and got10k do, use `vot_init_box` on the
+polygon (for a mask's rectangle with w, h > 1 it gives back the box). ``meta["width"/"height"]``
+come from the first frame's image.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from siamlightning.data.io import read_image
 from siamlightning.data.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources.otb import sorted_frames
 from siamlightning.errors import DataError
+from siamlightning.metrics.regions import parse_region
 
 __all__ = ["load", "read_regions", "vot_init_box"]
 
@@ -94,6 +101,20 @@ def _region(values: list[float], where: dict[str, Any]) -> tuple[np.ndarray, np.
     )
 
 
+def _mask(line: str, where: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, str]:
+    """One ``m...`` line -> its tight bounding box (4,), that box's polygon (8,), "mask"."""
+    try:
+        region = parse_region(line)
+    except ValueError as exc:
+        raise DataError(f"bad mask region: {exc}", **where) from None
+    ys, xs = np.nonzero(region.mask)
+    if xs.size == 0:  # VOT2020 writes an empty mask where the target is absent
+        return np.full(4, np.nan), np.full(8, np.nan), "none"
+    x, y = region.offset[0] + xs.min(), region.offset[1] + ys.min()
+    box = [x, y, xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
+    return (*_region([float(v) for v in box], where)[:2], "mask")
+
+
 def read_regions(path: str | Path) -> tuple[np.ndarray, np.ndarray, set[str]]:
     """Parse a VOT ``groundtruth.txt`` -> boxes (N, 4), polygons (N, 8), region kinds found."""
     p = Path(path)
@@ -102,9 +123,9 @@ def read_regions(path: str | Path) -> tuple[np.ndarray, np.ndarray, set[str]]:
     for k, line in enumerate(lines):
         s = line.strip()
         if s.startswith("m"):
-            raise DataError(
-                "mask regions (VOT2020+ 'm...' lines) are not supported yet", path=p, line=k + 1
-            )
+            boxes[k], polys[k], kind = _mask(s, {"path": p, "line": k + 1})
+            kinds.add(kind)
+            continue
         try:
             values = [float(v) for v in s.split(",")] if s else []
         except ValueError:
@@ -176,7 +197,8 @@ def _official(folder: Path, *, image_size: bool) -> Sequence:
         raise DataError(f"{n} regions but {len(frames)} frames in {frames[0].parent}", path=ann)
     tags = {p.stem: _per_frame(p, n, bool) for f in ("*.tag", "*.label") for p in folder.glob(f)}
     values = {p.stem: _per_frame(p, n, float) for p in folder.glob("*.value")}
-    meta: dict[str, Any] = {"annotation_file": str(ann), "folder": str(folder)}
+    meta: dict[str, Any] = {"annotation_file": str(ann), "gt_regions_file": str(ann)}
+    meta["folder"] = str(folder)
     meta.update(properties=props, tags=dict(sorted(tags.items())), region_format=sorted(kinds))
     if values:
         meta["values"] = dict(sorted(values.items()))

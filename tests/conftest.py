@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,10 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+# index caches of readers that opt in (CACHE = True) go to a throwaway folder, not ~/.cache
+os.environ.setdefault(
+    "SIAMLIGHTNING_CACHE_DIR", tempfile.mkdtemp(prefix="siamlightning-test-cache-")
+)
 
 import torch
 

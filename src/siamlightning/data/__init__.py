@@ -22,9 +22,21 @@ def available_sources() -> list[str]:
 
 
 def open_dataset(
-    name: str, root: str | Path | None = None, split: str | None = None, **options: Any
+    name: str,
+    root: str | Path | None = None,
+    split: str | None = None,
+    *,
+    cache: bool | str | Path | None = None,
+    **options: Any,
 ) -> SequenceIndex:
-    """Read dataset ``name`` (a source module) from its top folder ``root`` as distributed."""
+    """Read dataset ``name`` (a source module) from its top folder ``root`` as distributed.
+
+    ``cache``: None (default) uses the index cache (`siamlightning.data.index_cache`) for
+    sources whose module sets ``CACHE = True`` (the large training sets); True caches any
+    source read from ``root``; False never; a str/Path caches under that folder instead of the
+    user cache folder. A cached dataset comes back as a memory-mapped `CompactIndex`, which
+    behaves as a `SequenceIndex`. Sources without ``root`` (synthetic) are never cached.
+    """
     names = available_sources()
     if name not in names:
         raise ValueError(f"unknown dataset source {name!r}; available: {', '.join(names)}")
@@ -33,4 +45,10 @@ def open_dataset(
         root = Path(root).expanduser()
         if not root.exists():
             raise FileNotFoundError(f"dataset {name!r}: root folder {root} does not exist")
-    return module.load(root, split=split, **options)
+    use = getattr(module, "CACHE", False) if cache is None else cache is not False
+    if root is None or not use:
+        return module.load(root, split=split, **options)
+    from siamlightning.data.index_cache import load_cached
+
+    directory = cache if isinstance(cache, (str, Path)) else None
+    return load_cached(module, name, root, split, options, directory=directory)[0]

@@ -6,6 +6,8 @@ Boxes are ``x, y, w, h`` float pixels with ``(x, y)`` the top-left corner and th
 
 from __future__ import annotations
 
+import heapq
+import operator
 import zlib
 from collections.abc import Iterator
 from collections.abc import Sequence as SeqLike
@@ -38,13 +40,61 @@ def _flags(x: np.ndarray | SeqLike[bool] | None, n: int, what: str, name: str) -
     return arr
 
 
+class FrameList(SeqLike[str]):
+    """N frame paths ``template % (start + i * step)``, made on access (no list of N strings).
+
+    A read-only list of str: ``len``, ``[i]`` (a str), ``[a:b]`` (a list), iteration and ``==``
+    against any sequence of str. `CompactIndex` gives one to each sequence named by a pattern.
+    """
+
+    __slots__ = ("length", "start", "step", "template")
+
+    def __init__(self, template: str, start: int, step: int, length: int) -> None:
+        self.template, self.start, self.step, self.length = template, start, step, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int | slice) -> Any:  # str, or list[str] for a slice
+        if isinstance(i, slice):
+            return [
+                self.template % (self.start + k * self.step) for k in range(*i.indices(self.length))
+            ]
+        k = operator.index(i)
+        if k < 0:
+            k += self.length
+        if not 0 <= k < self.length:
+            raise IndexError(f"frame {i} out of range for {self.length} frames")
+        return self.template % (self.start + k * self.step)
+
+    def __iter__(self) -> Iterator[str]:
+        t, a, d = self.template, self.start, self.step
+        return (t % (a + k * d) for k in range(self.length))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (SeqLike, FrameList)) or isinstance(other, str):
+            return NotImplemented
+        return len(other) == self.length and all(a == b for a, b in zip(self, other))
+
+    __hash__ = None  # type: ignore[assignment]  # like list
+
+    def __reduce__(self) -> tuple:
+        return FrameList, (self.template, self.start, self.step, self.length)
+
+    def __repr__(self) -> str:
+        return (
+            f"FrameList({self.template!r}, start={self.start}, step={self.step}, n={self.length})"
+        )
+
+
 @dataclass(eq=False)
 class Sequence:
     """One annotated video.
 
     Attributes:
         name: unique name within its index.
-        frames: N frame paths (or ``synthetic://`` URIs when ``renderer`` draws them).
+        frames: N frame paths (or ``synthetic://`` URIs when ``renderer`` draws them): a list of
+            str, or a lazy `FrameList` (kept as is) for sequences of a `CompactIndex`.
         boxes: (N, 4) float64 ``x, y, w, h``; NaN rows where the target is absent/unannotated.
         polygons: optional (N, 8) float64 rotated boxes ``x1, y1, ..., x4, y4``.
         masks: optional N mask paths (binary or palette PNGs).
@@ -54,7 +104,7 @@ class Sequence:
     """
 
     name: str
-    frames: list[str]
+    frames: list[str] | FrameList
     boxes: np.ndarray
     polygons: np.ndarray | None = None
     masks: list[str] | None = None
@@ -65,7 +115,8 @@ class Sequence:
     renderer: FrameRenderer | None = None
 
     def __post_init__(self) -> None:
-        self.frames = [str(f) for f in self.frames]
+        if not isinstance(self.frames, FrameList):
+            self.frames = [str(f) for f in self.frames]
         n = len(self.frames)
         boxes = np.asarray(self.boxes, dtype=np.float64)
         if boxes.ndim != 2 or boxes.shape[1] != 4:
@@ -119,8 +170,19 @@ class Sequence:
         if self.renderer is not None:
             return self.renderer.mask(i % len(self))
         if self.masks is None:
+            if "segmentation" in self.meta:  # COCO polygons / RLE kept in meta (one frame)
+                from siamlightning.data.sources.coco import decode_mask
+
+                return decode_mask(self)
             return None
-        return read_mask(self.masks[i])
+        path = self.masks[i]
+        if not path:  # a frame without a mask file (e.g. YouTube-VOS all_frames)
+            return None
+        if self.meta.get("mask_id") is not None:  # one object of a palette PNG
+            from siamlightning.data.sources._palette import read_object_mask
+
+            return read_object_mask(path, self.meta["mask_id"])
+        return read_mask(path)
 
     @property
     def uid(self) -> int:
@@ -138,16 +200,42 @@ class FrameTable:
         visible: (F,) bool, as `Sequence.visible`.
         visible_ratio: (F,) float32 visible fraction of the target, or None when no sequence of
             the index gives one (sequences without it hold 1.0 when others have it).
+        image_size: (S, 2) float64 image width, height of each sequence from its
+            ``meta["width"]``/``["height"]`` (NaN where not given), or None if not computed.
     """
 
     offsets: np.ndarray
     boxes: np.ndarray
     visible: np.ndarray
     visible_ratio: np.ndarray | None = None
+    image_size: np.ndarray | None = None
 
     def sequence_of(self, rows: np.ndarray) -> np.ndarray:
         """Sequence index of each flat frame row, (K,) int64."""
         return np.searchsorted(self.offsets, rows, side="right") - 1
+
+
+def shard_owners(lengths: np.ndarray | SeqLike[int], world_size: int) -> np.ndarray:
+    """Rank of each sequence (S,) int64: longest first onto the least loaded rank (ties: lowest
+    rank), so every rank computes the same split. Frame counts ``lengths`` (S,)."""
+    lens = np.asarray(lengths, dtype=np.int64).reshape(-1)
+    owner = np.zeros(len(lens), dtype=np.int64)
+    heap = [(0, r) for r in range(max(world_size, 1))]
+    for k in np.argsort(-lens, kind="stable"):  # equal lengths keep their index order
+        load, r = heapq.heappop(heap)
+        owner[k] = r
+        heapq.heappush(heap, (load + int(lens[k]), r))
+    return owner
+
+
+def meta_image_size(meta: dict[str, Any]) -> tuple[float, float]:
+    """(width, height) from ``meta`` as floats, NaN for a missing or non-numeric value."""
+    out = []
+    for key in ("width", "height"):
+        v = meta.get(key)
+        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        out.append(float(v) if ok else np.nan)
+    return out[0], out[1]
 
 
 class SequenceIndex:
@@ -196,8 +284,10 @@ class SequenceIndex:
         """Every frame's box and visibility as flat arrays (see `FrameTable`)."""
         lens = np.array([len(s) for s in self.sequences], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+        size = np.array([meta_image_size(s.meta) for s in self.sequences], np.float64)
         if not self.sequences:
-            return FrameTable(offsets, np.zeros((0, 4)), np.zeros(0, dtype=bool))
+            empty = np.zeros((0, 2))
+            return FrameTable(offsets, np.zeros((0, 4)), np.zeros(0, dtype=bool), None, empty)
         boxes = np.concatenate([s.boxes for s in self.sequences])
         visible = np.concatenate([s.visible for s in self.sequences])
         ratios = [s.meta.get("visible_ratio") for s in self.sequences]
@@ -209,7 +299,7 @@ class SequenceIndex:
                     for s, r in zip(self.sequences, ratios, strict=True)
                 ]
             )
-        return FrameTable(offsets, boxes, visible, ratio)
+        return FrameTable(offsets, boxes, visible, ratio, size.reshape(-1, 2))
 
     def select(self, names: SeqLike[str]) -> SequenceIndex:
         """A new index holding only ``names`` (in that order)."""
@@ -219,12 +309,6 @@ class SequenceIndex:
         """Sequences of rank ``rank`` of ``world_size`` (balanced by frame count, no padding)."""
         if world_size <= 1:
             return self
-        order = sorted(range(len(self)), key=lambda k: -len(self.sequences[k]))
-        load = [0] * world_size
-        owner: dict[int, int] = {}
-        for k in order:  # longest first onto the least loaded rank: deterministic on every rank
-            r = min(range(world_size), key=lambda j: (load[j], j))
-            owner[k] = r
-            load[r] += len(self.sequences[k])
+        owner = shard_owners([len(s) for s in self.sequences], world_size)
         keep = [self.sequences[k] for k in range(len(self)) if owner[k] == rank]
         return SequenceIndex(keep, name=self.name, root=self.root)

@@ -37,6 +37,19 @@ __all__ = ["load", "read_label", "read_meta_info"]
 
 _SPLITS = (None, "train", "val", "test")
 
+#: Bumped when the parsed output changes (the index cache keys on it); CACHE: training-size
+#: dataset, cached by `open_dataset` (see `siamlightning.data.index_cache`).
+VERSION = 1
+CACHE = True
+
+
+def cache_files(root: str | Path, split: str | None = None, **options: Any) -> list[Path]:
+    """Files whose modification time invalidates a cached index: the split's ``list.txt``."""
+    base = Path(root)
+    if (base / "list.txt").is_file():
+        return [base / "list.txt"]
+    return [base / (split or "train"), base / (split or "train") / "list.txt"]
+
 
 def _lines(p: Path) -> list[str]:
     try:

@@ -86,6 +86,17 @@ LASOT_TEST: frozenset[str] = frozenset(f"{c}-{k}" for c, ks in _CLASSES.items() 
 """The 280 sequences of LaSOT's test set (protocol II)."""
 _SPLITS = (None, "train", "test", "extension")
 
+#: Bumped when the parsed output changes (the index cache keys on it); CACHE: training-size
+#: dataset, cached by `open_dataset` (class folders are stat'ed: added videos are noticed).
+VERSION = 1
+CACHE = True
+
+
+def cache_files(root: str | Path, split: str | None = None, **options: Any) -> list[Path]:
+    """Class folders (their mtimes change when a video folder is added or removed)."""
+    base = Path(root)
+    return sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
 
 def read_flag_line(path: str | Path, n: int) -> np.ndarray:
     """A LaSOT flag file (one comma-separated line of ``n`` 0/1 values) -> (n,) bool."""

@@ -27,6 +27,18 @@ __all__ = ["load"]
 _SPLITS = (None, "train", "test")
 _TRAIN = re.compile(r"^TRAIN_(\d+)$")
 
+#: Bumped when the parsed output changes (the index cache keys on it); CACHE: training-size
+#: dataset, cached by `open_dataset`.
+VERSION = 1
+CACHE = True
+
+
+def cache_files(root: str | Path, split: str | None = None, **options: Any) -> list[Path]:
+    """Every chunk's ``anno`` folder (its mtime changes when a video is added or removed)."""
+    base = Path(root)
+    chunks = sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+    return [c / "anno" for c in chunks if (c / "anno").is_dir()]
+
 
 def _chunks(base: Path, split: str | None, chunks: SeqLike[int] | None) -> list[Path]:
     if split == "test":

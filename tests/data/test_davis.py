@@ -88,7 +88,7 @@ def test_2017_one_sequence_per_object(root: Path) -> None:
     assert (d2.meta["mask_id"], d2.meta["width"], d2.meta["height"]) == (2, 30, 20)
     assert read_object_mask(d2.masks[1], d2.meta["mask_id"]).sum() == 35
     assert read_object_mask(d1.masks[1], d1.meta["mask_id"]).sum() == 20
-    assert d2.read_mask(1).sum() == 55  # Sequence.read_mask today: every object
+    assert d2.read_mask(1).sum() == 35  # Sequence.read_mask: this object only
     assert d2.masks[0] == d1.masks[0] and not d1.meta.get("first_frame_only")
     bear = davis.load(root, "val", workers=2)
     assert bear.names == ["bear-1"] and bear[0].boxes.tolist() == [[4, 3, 6, 6], [5, 4, 6, 6]]

@@ -1,8 +1,21 @@
-"""``siamlightning-prep``: write datasets in official layouts; check a dataset's files."""
+"""``siamlightning-prep <command>``: dataset preparation (see ``conf/prep.yaml``).
+
+- ``write``: write a dataset in an official layout (e.g. synthetic data as GOT-10k).
+- ``check``: read every frame and box of a dataset; print a report (``report=<file>`` also
+  writes it as JSON); exit code 1 when a problem is found.
+- ``index``: build (or refresh) the dataset's index cache and print what it cost.
+
+A command is one function ``(cfg, base) -> result`` plus one `COMMANDS` entry; a result with a
+false ``ok`` attribute makes the process exit with code 1.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +24,11 @@ from siamlightning.cli.common import config_dir, setup_environment
 setup_environment()
 
 import hydra  # noqa: E402
-import numpy as np  # noqa: E402
 from hydra.utils import get_original_cwd  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 from siamlightning.data import open_dataset  # noqa: E402
-from siamlightning.data.writers import write_got10k, write_otb  # noqa: E402
 from siamlightning.errors import DataError  # noqa: E402
-
-COMMANDS = ("write", "check")
 
 
 def _abs(p: Any, base: Path) -> Path | None:
@@ -30,61 +38,165 @@ def _abs(p: Any, base: Path) -> Path | None:
     return q if q.is_absolute() else base / q
 
 
-def check(index: Any) -> dict[str, Any]:
-    """Decode every frame of every sequence; report unreadable frames and bad boxes."""
-    report: dict[str, Any] = {
-        "sequences": len(index),
-        "frames": 0,
-        "unreadable": [],
-        "bad_boxes": 0,
-        "absent": 0,
-    }
-    for seq in tqdm(index, desc="checking", unit="seq"):
-        report["frames"] += len(seq)
-        report["absent"] += int(seq.absent.sum())
-        with np.errstate(invalid="ignore"):
-            bad = ~seq.absent & ((seq.boxes[:, 2] <= 0) | (seq.boxes[:, 3] <= 0))
-        report["bad_boxes"] += int(bad.sum())
-        for i in range(len(seq)):
-            try:
-                seq.read_frame(i)
-            except DataError as exc:
-                report["unreadable"].append(str(exc))
-    return report
+def _human(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
 
 
-def run(cfg: DictConfig) -> Any:
-    """Dispatch ``cfg.command``."""
-    base = Path(get_original_cwd())
-    if cfg.command not in COMMANDS:
-        raise ValueError(f"unknown prep command {cfg.command!r}; use one of {', '.join(COMMANDS)}")
-    options = (
-        OmegaConf.to_container(cfg.options, resolve=True) if cfg.dataset == "synthetic" else {}
-    )
-    index = open_dataset(cfg.dataset, _abs(cfg.root, base), cfg.split, **(options or {}))
-    if cfg.command == "check":
-        report = check(index)
-        print(
-            f"{cfg.dataset}: {report['sequences']} sequences, {report['frames']} frames, "
-            f"{report['absent']} absent, {report['bad_boxes']} zero/negative boxes, "
-            f"{len(report['unreadable'])} unreadable frames"
-        )
-        for line in report["unreadable"][:50]:
-            print("  " + line)
-        return report
+def _options(cfg: DictConfig) -> dict[str, Any]:
+    """Reader options: ``options`` for synthetic (its generator), ``reader_options`` otherwise."""
+    key = "options" if cfg.dataset == "synthetic" else "reader_options"
+    value = cfg.get(key)
+    return {} if value is None else dict(OmegaConf.to_container(value, resolve=True))  # type: ignore[arg-type]
+
+
+def write(cfg: DictConfig, base: Path) -> Path:
+    """Write ``dataset`` in ``layout`` (otb, got10k, vot or lasot) under ``out``."""
+    from siamlightning.data.writers import write_got10k, write_lasot, write_otb, write_vot
+
+    index = open_dataset(cfg.dataset, _abs(cfg.root, base), cfg.split, **_options(cfg))
     out = _abs(cfg.out, base)
     if out is None:
         raise ValueError("write needs out=<folder>")
     if cfg.layout == "otb":
         path = write_otb(index, out, jpeg_quality=cfg.jpeg_quality)
     elif cfg.layout == "got10k":
-        path = write_got10k(index, out, split=cfg.got10k_split)
+        path = write_got10k(index, out, split=cfg.got10k_split, jpeg_quality=cfg.jpeg_quality)
+    elif cfg.layout == "vot":
+        path = write_vot(index, out, jpeg_quality=cfg.jpeg_quality)
+    elif cfg.layout == "lasot":
+        path = write_lasot(index, out, jpeg_quality=cfg.jpeg_quality)
     else:
-        raise ValueError(f"unknown layout {cfg.layout!r}; use otb or got10k")
-    print(
-        f"wrote {len(index)} sequences ({index.num_frames} frames) in {cfg.layout} layout to {path}"
-    )
+        raise ValueError(f"unknown layout {cfg.layout!r}; use otb, got10k, vot or lasot")
+    n = index.num_frames
+    print(f"wrote {len(index)} sequences ({n} frames) in {cfg.layout} layout to {path}")
     return path
+
+
+def check(cfg: DictConfig, base: Path) -> Any:
+    """Validate ``dataset`` read afresh from ``root`` (no cache); print and save the report."""
+    from siamlightning.data.check import CheckReport, Problem, check_dataset
+
+    try:
+        index = open_dataset(
+            cfg.dataset, _abs(cfg.root, base), cfg.split, cache=False, **_options(cfg)
+        )
+    except DataError as exc:
+        report = CheckReport(cfg.dataset, max_examples=cfg.max_examples)
+        msg, where = str(exc), f"{exc.path}:{exc.line}: " if exc.line else f"{exc.path}: "
+        msg = msg[len(where) :] if exc.path and msg.startswith(where) else msg
+        report.add(Problem("load_error", msg, exc.path, exc.line))
+    else:
+        workers = cfg.workers if cfg.workers is not None else min(8, os.cpu_count() or 1)
+        report = check_dataset(
+            index,
+            workers=workers,
+            decode=cfg.decode,
+            progress=cfg.progress,
+            max_examples=cfg.max_examples,
+        )
+    print("\n".join(report.lines()), flush=True)
+    path = _abs(cfg.report, base)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        doc = {**report.to_dict(), "root": str(_abs(cfg.root, base)), "split": cfg.split}
+        path.write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
+        print(f"report written to {path}")
+    return report
+
+
+def index(cfg: DictConfig, base: Path) -> Any:
+    """Build (``rebuild=true``: always) the index cache of ``dataset`` and time a fresh load."""
+    import importlib
+
+    from siamlightning.data.index import CompactIndex
+    from siamlightning.data.index_cache import load_cached
+
+    root = _abs(cfg.root, base)
+    if root is None or not root.exists():
+        raise FileNotFoundError(f"index needs root=<the dataset's folder>; got {cfg.root!r}")
+    module = importlib.import_module(f"siamlightning.data.sources.{cfg.dataset}")
+    directory = _abs(cfg.cache_dir, base)
+    ix, info = load_cached(
+        module,
+        cfg.dataset,
+        root,
+        cfg.split,
+        _options(cfg),
+        directory=directory,
+        rebuild=cfg.rebuild,
+    )
+    if info.folder is None:
+        raise DataError(f"{cfg.dataset} cannot be cached (see the warning above)", path=root)
+    t0 = time.perf_counter()
+    fresh = CompactIndex.open(info.folder)
+    fresh.frame_table()
+    load_s = time.perf_counter() - t0
+    state = "up to date" if info.hit else f"built in {info.build_s:.2f} s"
+    print(
+        f"{cfg.dataset}: {len(ix)} sequences, {ix.num_frames} frames; cache {state}; "
+        f"load {load_s * 1000:.1f} ms; {_human(info.disk_bytes)} on disk\n"
+        f"cache: {info.folder}"
+    )
+    return info
+
+
+class _CropSummary(dict):
+    """`build_crop_cache`'s summary; ``ok`` is False when some crops failed (exit code 1)."""
+
+    @property
+    def ok(self) -> bool:
+        """True when every crop was written or already there."""
+        return not self.get("failed")
+
+
+def crop(cfg: DictConfig, base: Path) -> Any:
+    """Build (or complete: existing crops are kept) the 511-px crop cache of ``dataset`` in
+    ``out``; the DataModule reads it with ``crop_cache: <out>`` on the source."""
+    from siamlightning.data.crop_cache import build_crop_cache
+
+    out = _abs(cfg.out, base)
+    if out is None:
+        raise ValueError("crop needs out=<folder for the crop cache>")
+    index = open_dataset(cfg.dataset, _abs(cfg.root, base), cfg.split, **_options(cfg))
+    workers = cfg.workers if cfg.workers is not None else min(8, os.cpu_count() or 1)
+    summary = _CropSummary(
+        build_crop_cache(
+            index,
+            out,
+            size=cfg.crop_size,
+            exemplar=cfg.exemplar_size,
+            context=cfg.context,
+            workers=workers,
+            quality=cfg.crop_quality,
+            progress=cfg.progress,
+        )
+    )
+    print(
+        f"{cfg.dataset}: {summary['crops']} crops in {out} ({summary['written']} written, "
+        f"{summary['existing']} already there, {summary['failed']} failed) "
+        f"in {summary['seconds']:.1f} s"
+    )
+    for line in summary.get("failures", [])[:20]:
+        print(f"  failed: {line}")
+    return summary
+
+
+COMMANDS: dict[str, Callable[[DictConfig, Path], Any]] = {
+    "write": write,
+    "check": check,
+    "index": index,
+    "crop": crop,
+}
+_exit_code = [0]
+
+
+def run(cfg: DictConfig) -> Any:
+    """Dispatch ``cfg.command`` (a `COMMANDS` key)."""
+    if cfg.command not in COMMANDS:
+        raise ValueError(f"unknown prep command {cfg.command!r}; use one of {', '.join(COMMANDS)}")
+    result = COMMANDS[cfg.command](cfg, Path(get_original_cwd()))
+    _exit_code[0] = 0 if getattr(result, "ok", True) else 1
+    return result
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="prep")
@@ -97,6 +209,7 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
         sys.argv[1] = f"command={sys.argv[1]}"
     _hydra_main()
+    sys.exit(_exit_code[0])
 
 
 if __name__ == "__main__":

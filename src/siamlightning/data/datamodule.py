@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from collections.abc import Sequence as SeqLike
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import lightning as L
@@ -18,13 +18,23 @@ from siamlightning.data.sequences import SequenceIndex
 
 @dataclass
 class SourceSpec:
-    """One dataset of a mix: `open_dataset(name, root, split, **options)` drawn with ``weight``."""
+    """One dataset of a mix: `open_dataset(name, root, split, **options)` drawn with ``weight``.
+
+    ``frame_range``: this source's frame range (None: the sampler's). ``num_use``: pysot's
+    NUM_USE (sequence draws per epoch; -1 = all sequences); when any source of the mix sets it,
+    sources are drawn with probability proportional to ``weight * num_use`` (see
+    `PairSampler.bind`). ``crop_cache``: folder of a `build_crop_cache` cache of this dataset
+    to read crops from instead of full frames (same pairs; faster).
+    """
 
     name: str
     root: str | None = None
     split: str | None = None
     weight: float = 1.0
     options: dict[str, Any] = field(default_factory=dict)
+    frame_range: int | None = None
+    num_use: int | None = None
+    crop_cache: str | None = None
 
     def open(self) -> SequenceIndex:
         """Read the dataset."""
@@ -34,7 +44,7 @@ class SourceSpec:
 def _spec(s: SourceSpec | Mapping[str, Any]) -> SourceSpec:
     if isinstance(s, SourceSpec):
         return s
-    known = {"name", "root", "split", "weight", "options"}
+    known = {f.name for f in fields(SourceSpec)}
     bad = set(s) - known
     if bad:
         raise ValueError(
@@ -43,8 +53,26 @@ def _spec(s: SourceSpec | Mapping[str, Any]) -> SourceSpec:
     return SourceSpec(**{k: (dict(v) if k == "options" else v) for k, v in s.items()})
 
 
+def _pair_set(specs: list[SourceSpec], **kwargs: Any) -> PairDataset:
+    return PairDataset(
+        sources=[s.open() for s in specs],
+        weights=[s.weight for s in specs],
+        frame_ranges=[s.frame_range for s in specs],
+        num_use=[s.num_use for s in specs],
+        caches=[s.crop_cache for s in specs],
+        **kwargs,
+    )
+
+
 class TrackingDataModule(L.LightningDataModule):
-    """Template/search pairs from a weighted mix of sources; each rank draws its own stream."""
+    """Template/search pairs from a weighted mix of sources; each rank draws its own stream.
+
+    Photometric augmentation (`augment.Photometric`): ``color`` ``"pca"`` (pysot's PCA colour
+    noise), ``"jitter"`` (albumentations ColorJitter) or ``"none"``, applied with ``color_prob``
+    to both crops; pysot's line blur with ``blur_prob`` on the search crop; gray with
+    ``gray_prob`` on both crops of a pair. The first unreadable frame of each epoch (the batches'
+    ``skip_note``) is kept for the per-epoch summary (`lit.common.warn_skipped_frames`).
+    """
 
     def __init__(
         self,
@@ -66,6 +94,7 @@ class TrackingDataModule(L.LightningDataModule):
         search_shift: float = 4.0,
         search_scale: float = 0.05,
         gray_prob: float = 0.0,
+        color: str = "jitter",
         color_prob: float = 0.8,
         blur_prob: float = 0.0,
         pin_memory: bool = False,
@@ -93,8 +122,11 @@ class TrackingDataModule(L.LightningDataModule):
             CropJitter(search_shift, search_scale),
         )
         self.gray_prob = gray_prob
+        self.color = color
         self.color_prob = color_prob
         self.blur_prob = blur_prob
+        augment.Photometric(color=color, color_prob=color_prob, blur_prob=blur_prob)  # validate
+        self.skip_note = ""
         self.train_set: PairDataset | None = None
         self.val_set: PairDataset | None = None
 
@@ -105,28 +137,43 @@ class TrackingDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         """Open the datasets and build the pair datasets (on every rank)."""
         if self.train_set is None:
-            self.train_set = PairDataset(
-                sources=[s.open() for s in self.train_specs],
-                weights=[s.weight for s in self.train_specs],
+            self.train_set = _pair_set(
+                self.train_specs,
                 sampler=self.sampler,
                 seed=self.seed,
                 template_jitter=self.train_jitter[0],
                 search_jitter=self.train_jitter[1],
                 gray_prob=self.gray_prob,
-                augment_z=augment.photometric(color_prob=self.color_prob),
-                augment_x=augment.photometric(color_prob=self.color_prob, blur_prob=self.blur_prob),
+                augment_z=augment.Photometric(color=self.color, color_prob=self.color_prob),
+                augment_x=augment.Photometric(
+                    color=self.color, color_prob=self.color_prob, blur_prob=self.blur_prob
+                ),
                 **self.pair_kwargs,
             )
         if self.val_set is None and self.val_specs:
-            self.val_set = PairDataset(
-                sources=[s.open() for s in self.val_specs],
-                weights=[s.weight for s in self.val_specs],
-                sampler=PairSampler(frame_range=self.sampler.frame_range),
+            s = self.sampler
+            self.val_set = _pair_set(
+                self.val_specs,
+                sampler=PairSampler(frame_range=s.frame_range, range_unit=s.range_unit),
                 seed=self.seed + 7919,
                 template_jitter=CropJitter(),
                 search_jitter=CropJitter(self.train_jitter[1].shift, 0.0),
                 **self.pair_kwargs,
             )
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Drop the ``skip_note`` strings from the batch; keep the epoch's first one."""
+        if isinstance(batch, dict) and "skip_note" in batch:
+            notes = batch.pop("skip_note")
+            training = self.trainer is not None and self.trainer.training
+            if training and not self.skip_note:
+                self.skip_note = next((n for n in notes if n), "")
+        return batch
+
+    def pop_skip_note(self) -> str:
+        """The first unreadable-frame error seen in training since the last call ("" if none)."""
+        note, self.skip_note = self.skip_note, ""
+        return note
 
     def _loader(
         self, ds: PairDataset, sampler: EpochKeySampler, shuffle_workers: bool

@@ -2,9 +2,8 @@
 
 The reference key lists (``pysot_keys/<config>.txt``) and parameter counts
 (``results/facts_*.json``) were dumped from pysot's ModelBuilder at d04028f; they live in the
-shared reference bench beside the checkout (or at $SIAMLIGHTNING_SHARED). SiamMask's mask head and
-refine module are not part of SiamRPNNet, so for ``siammask_r50_l3`` only the backbone / neck /
-rpn_head keys are compared.
+shared reference bench beside the checkout (or at $SIAMLIGHTNING_SHARED). ``siammask_r50_l3`` is
+compared whole: backbone, neck, rpn_head, mask_head and refine_head.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ CONFIGS = [
     "siamrpn_mobilev2_l234_dwxcorr",
     "siammask_r50_l3",
 ]
-NOT_IN_SIAMRPNNET = ("mask_head.", "refine_head.")
 
 
 def _bench() -> Path:
@@ -53,7 +51,7 @@ def _pysot_keys(config: str) -> dict[str, tuple[int, ...]]:
 
 
 @pytest.fixture(scope="module")
-def nets() -> dict[str, SiamRPNNet]:
+def nets() -> dict[str, torch.nn.Module]:
     torch.manual_seed(0)
     return {c: build_pysot_net(c) for c in CONFIGS}
 
@@ -61,8 +59,6 @@ def nets() -> dict[str, SiamRPNNet]:
 @pytest.mark.parametrize("config", CONFIGS)
 def test_state_dict_keys_and_shapes_equal_pysot(config, nets):
     ref = _pysot_keys(config)
-    if config.startswith("siammask"):
-        ref = {k: v for k, v in ref.items() if not k.startswith(NOT_IN_SIAMRPNNET)}
     ours = {k: tuple(v.shape) for k, v in nets[config].state_dict().items()}
     assert [k for k in ref if k not in ours] == []
     assert [k for k in ours if k not in ref] == []
@@ -81,8 +77,9 @@ def test_parameter_counts_equal_pysot(config, nets):
     assert count(net.backbone) == facts["backbone"]
     assert count(net.neck) == facts.get("neck", 0)
     assert count(net.rpn_head) == facts["rpn_head"]
-    extra = facts.get("mask_head", 0) + facts.get("refine_head", 0)
-    assert count(net) == facts["total"] - extra
+    assert count(getattr(net, "mask_head", None)) == facts.get("mask_head", 0)
+    assert count(getattr(net, "refine_head", None)) == facts.get("refine_head", 0)
+    assert count(net) == facts["total"]
 
 
 def _fake_pysot_file(net: SiamRPNNet, seed: int = 1) -> dict:
@@ -100,7 +97,7 @@ def test_load_checkpoint_with_module_prefix(nets):
     src = nets["siamrpn_alex_dwxcorr"]
     ckpt = _fake_pysot_file(src)
     net = build_pysot_net("siamrpn_alex_dwxcorr")
-    assert load_pysot_state_dict(net, ckpt, "siamrpn_alex_dwxcorr") == []
+    load_pysot_state_dict(net, ckpt, "siamrpn_alex_dwxcorr")
     for k, v in ckpt["state_dict"].items():
         assert torch.equal(net.state_dict()[k[len("module.") :]], v)
     # a bare state dict loads too, and so does the legacy layout into the split AlexNet
@@ -125,12 +122,13 @@ def test_wrong_file_raises_with_key_lists(nets):
         load_pysot_state_dict(nets["siamrpn_r50_l234_dwxcorr"], r50, "siamrpn_r50_l234_dwxcorr")
 
 
-def test_siammask_file_skips_mask_and_refine_keys(nets):
+def test_siammask_file_needs_its_mask_and_refine_keys(nets):
     net = nets["siammask_r50_l3"]
     state = dict(net.state_dict())
-    state["mask_head.head.3.bias"] = torch.zeros(3969)
-    state["refine_head.post2.bias"] = torch.zeros(1)
-    skipped = load_pysot_state_dict(net, state, "siammask_r50_l3")
-    assert sorted(skipped) == ["mask_head.head.3.bias", "refine_head.post2.bias"]
-    with pytest.raises(ValueError, match="unexpected keys"):
-        load_pysot_state_dict(net, state, "siamrpn_r50_l234_dwxcorr")
+    assert sum(k.startswith(("mask_head.", "refine_head.")) for k in state) == 20 + 32
+    load_pysot_state_dict(net, state, "siammask_r50_l3")
+    box_only = {k: v for k, v in state.items() if not k.startswith(("mask_head.", "refine_head."))}
+    with pytest.raises(ValueError, match=r"49 missing keys \(mask_head: 17, refine_head: 32\)"):
+        load_pysot_state_dict(net, box_only, "siammask_r50_l3")
+    with pytest.raises(ValueError, match=r"unexpected keys.*mask_head: 20, refine_head: 32"):
+        load_pysot_state_dict(nets["siamrpn_r50_l234_dwxcorr"], state, "siamrpn_r50_l234_dwxcorr")

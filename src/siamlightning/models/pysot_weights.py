@@ -1,10 +1,12 @@
-"""pysot model-zoo configs as SiamRPNNet and loading of pysot ``model.pth`` files into them.
+"""pysot model-zoo configs as our nets and loading of pysot ``model.pth`` files into them.
 
 Our module names equal pysot's, so the key map is the identity, apart from: a ``module.`` prefix
-(DataParallel) is stripped; an ``AlexNetLegacy`` file (``backbone.features.N``) loads into the
-split ``AlexNet`` (``backbone.layerK.M``); missing ``num_batches_tracked`` buffers are allowed (as
-pysot's ``load_pretrain``); for ``siammask*`` configs the ``mask_head.`` / ``refine_head.`` keys
-are skipped when the net has no such modules.
+(DataParallel) is stripped; a ``{"state_dict": ...}`` training checkpoint is unwrapped; an
+``AlexNetLegacy`` file (``backbone.features.N``) loads into the split ``AlexNet``
+(``backbone.layerK.M``); missing ``num_batches_tracked`` buffers are allowed (as pysot's
+``load_pretrain``). Anything else missing, unexpected or of another shape is an error that lists
+the keys. SiamRPN configs build a `SiamRPNNet`, ``siammask_r50_l3`` a `SiamMaskNet` (box, mask
+and refine heads: all 356 of pysot's tensors).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from torch import nn
 from siamlightning.models.backbones.mobilenet_v2 import MobileNetV2
 from siamlightning.models.backbones.pysot_alexnet import AlexNetLegacy, legacy_to_layers_key
 from siamlightning.models.backbones.resnet_atrous import ResNet50Atrous
+from siamlightning.models.heads.mask import MaskCorr, Refine
 from siamlightning.models.heads.rpn import DepthwiseRPN, MultiRPN
 from siamlightning.models.necks import AdjustAllLayer
+from siamlightning.models.siammask import SiamMaskNet
 from siamlightning.models.siamrpn import SiamRPNNet
 
 
@@ -27,11 +31,12 @@ def _alex() -> SiamRPNNet:
     return SiamRPNNet(backbone=AlexNetLegacy(), head=DepthwiseRPN(in_channels=256))
 
 
-def _r50_l234(weighted: bool = True) -> SiamRPNNet:
+def _r50_l234(*, weighted: bool = True, channels: tuple[int, ...] = (256, 256, 256)) -> SiamRPNNet:
+    """r50 [2, 3, 4] -> neck -> MultiRPN; the ``_lt`` config maps to 128/256/512 channels."""
     return SiamRPNNet(
         backbone=ResNet50Atrous(used_layers=(2, 3, 4)),
-        neck=AdjustAllLayer(in_channels=(512, 1024, 2048), out_channels=(256, 256, 256)),
-        head=MultiRPN(in_channels=(256, 256, 256), weighted=weighted),
+        neck=AdjustAllLayer(in_channels=(512, 1024, 2048), out_channels=channels),
+        head=MultiRPN(in_channels=channels, weighted=weighted),
     )
 
 
@@ -43,30 +48,30 @@ def _mobilev2() -> SiamRPNNet:
     )
 
 
-def _siammask_rpn() -> SiamRPNNet:
-    return SiamRPNNet(
+def _siammask() -> SiamMaskNet:
+    return SiamMaskNet(
         backbone=ResNet50Atrous(used_layers=(0, 1, 2, 3)),
         neck=AdjustAllLayer(in_channels=(1024,), out_channels=(256,)),
         head=DepthwiseRPN(in_channels=256, out_channels=256),
-        head_layers=(3,),
+        mask_head=MaskCorr(in_channels=256, hidden=256, out_channels=63 * 63),
+        refine_head=Refine(),
     )
 
 
-#: pysot ``experiments/<name>/config.yaml`` -> builder of the matching net (SiamMask: box part)
-PYSOT_CONFIGS: dict[str, Callable[[], SiamRPNNet]] = {
+#: pysot ``experiments/<name>/config.yaml`` -> builder of the matching (randomly initialised) net
+PYSOT_CONFIGS: dict[str, Callable[[], nn.Module]] = {
     "siamrpn_alex_dwxcorr": _alex,
     "siamrpn_alex_dwxcorr_otb": _alex,
     "siamrpn_r50_l234_dwxcorr": _r50_l234,
     "siamrpn_r50_l234_dwxcorr_otb": lambda: _r50_l234(weighted=False),
+    "siamrpn_r50_l234_dwxcorr_lt": lambda: _r50_l234(channels=(128, 256, 512)),
     "siamrpn_mobilev2_l234_dwxcorr": _mobilev2,
-    "siammask_r50_l3": _siammask_rpn,
+    "siammask_r50_l3": _siammask,
 }
 
-_OPTIONAL_PREFIXES = ("mask_head.", "refine_head.")
 
-
-def build_pysot_net(config_name: str) -> SiamRPNNet:
-    """A freshly initialised SiamRPNNet laid out as pysot's ``config_name``."""
+def build_pysot_net(config_name: str) -> nn.Module:
+    """A freshly initialised net laid out as pysot's ``config_name`` (SiamRPNNet / SiamMaskNet)."""
     if config_name not in PYSOT_CONFIGS:
         raise ValueError(f"unknown pysot config {config_name!r}; known: {sorted(PYSOT_CONFIGS)}")
     return PYSOT_CONFIGS[config_name]()
@@ -75,6 +80,8 @@ def build_pysot_net(config_name: str) -> SiamRPNNet:
 def _unwrap(state: Mapping | str | Path) -> dict[str, torch.Tensor]:
     if isinstance(state, str | Path):
         state = torch.load(state, map_location="cpu", weights_only=True)
+    if not isinstance(state, Mapping):
+        raise ValueError(f"expected a state dict, got {type(state).__name__}")
     if "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
     prefix = "module."
@@ -82,14 +89,17 @@ def _unwrap(state: Mapping | str | Path) -> dict[str, torch.Tensor]:
 
 
 def _summary(keys: list[str], limit: int = 8) -> str:
+    """``(rpn_head: 40, refine_head: 32): key, key, ... (+n more)``: counts per top module."""
+    groups: dict[str, int] = {}
+    for k in keys:
+        groups[k.split(".")[0]] = groups.get(k.split(".")[0], 0) + 1
+    counts = ", ".join(f"{g}: {n}" for g, n in groups.items())
     more = f" ... (+{len(keys) - limit} more)" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
+    return f"({counts}): " + ", ".join(keys[:limit]) + more
 
 
-def load_pysot_state_dict(
-    net: nn.Module, state: Mapping | str | Path, config_name: str
-) -> list[str]:
-    """Load a pysot state dict / checkpoint (or its path) into ``net``; returns skipped keys.
+def load_pysot_state_dict(net: nn.Module, state: Mapping | str | Path, config_name: str) -> None:
+    """Load a pysot state dict / checkpoint (or its path) into ``net``, every key.
 
     Raises ValueError naming the missing, unexpected and wrongly shaped keys when the file does
     not belong to ``config_name``'s layout.
@@ -103,12 +113,6 @@ def load_pysot_state_dict(
         }
         if split.keys() <= ours.keys() and not src.keys() <= ours.keys():
             src = split  # an AlexNetLegacy file for the split AlexNet
-    skipped = []
-    if config_name.startswith("siammask"):
-        for k in list(src):
-            if k.startswith(_OPTIONAL_PREFIXES) and k not in ours:
-                skipped.append(k)
-                del src[k]
     missing = [k for k in ours if k not in src and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in src if k not in ours]
     shapes = [
@@ -117,13 +121,13 @@ def load_pysot_state_dict(
         if k in ours and tuple(v.shape) != tuple(ours[k].shape)
     ]
     if missing or unexpected or shapes:
-        parts = [f"weights do not match pysot config {config_name!r}:"]
+        where = f"{state}: " if isinstance(state, str | Path) else ""
+        parts = [f"{where}weights do not match pysot config {config_name!r}:"]
         if missing:
-            parts.append(f"{len(missing)} missing keys: {_summary(missing)}")
+            parts.append(f"{len(missing)} missing keys {_summary(missing)}")
         if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys: {_summary(unexpected)}")
+            parts.append(f"{len(unexpected)} unexpected keys {_summary(unexpected)}")
         if shapes:
-            parts.append(f"{len(shapes)} shape mismatches: {_summary(shapes)}")
+            parts.append(f"{len(shapes)} shape mismatches {_summary(shapes)}")
         raise ValueError("\n  ".join(parts))
     net.load_state_dict({**ours, **src}, strict=True)
-    return skipped

@@ -2,8 +2,10 @@
 
 ``load_tracker("path/last.ckpt")`` rebuilds network and tracker from a `siamlightning-train`
 checkpoint; ``load_tracker("siamrpn_r50_l234_dwxcorr", weights="model.pth")`` builds the pysot
-config's network, loads the pysot weights into it and wraps it in the tracker of
-``conf/tracker/<config>.yaml`` (the config's published TRACK values).
+config's network (`siamlightning.models.pysot_weights.PYSOT_CONFIGS`), loads the pysot weights
+into it and wraps it in the tracker of ``conf/tracker/<config>.yaml`` (the config's published
+TRACK values). ``siammask_r50_l3`` gives a `SiamMaskTracker`, whose results also carry a polygon
+and a mask.
 """
 
 from __future__ import annotations
@@ -22,24 +24,10 @@ from siamlightning.tracking.base import Tracker
 _TRACKER_YAML = {"siamrpn_alex_dwxcorr_otb": "siamrpn_alex_dwxcorr"}
 
 
-def _r50_lt() -> torch.nn.Module:
-    """pysot ``siamrpn_r50_l234_dwxcorr_lt``: r50 [2, 3, 4], neck to 128/256/512, weighted."""
-    from siamlightning.models.backbones.resnet_atrous import ResNet50Atrous
-    from siamlightning.models.heads.rpn import MultiRPN
-    from siamlightning.models.necks import AdjustAllLayer
-    from siamlightning.models.siamrpn import SiamRPNNet
-
-    return SiamRPNNet(
-        backbone=ResNet50Atrous(used_layers=(2, 3, 4)),
-        neck=AdjustAllLayer(in_channels=(512, 1024, 2048), out_channels=(128, 256, 512)),
-        head=MultiRPN(in_channels=(128, 256, 512), weighted=True),
-    )
-
-
 def _pysot_builders() -> dict[str, Any]:
     from siamlightning.models.pysot_weights import PYSOT_CONFIGS
 
-    return {"siamrpn_r50_l234_dwxcorr_lt": _r50_lt, **PYSOT_CONFIGS}
+    return PYSOT_CONFIGS
 
 
 def _tracker_yaml(config_name: str) -> Path:
@@ -76,7 +64,7 @@ def pysot_tracker_config(config_name: str) -> dict[str, Any]:
 
 
 def build_pysot_model(config_name: str) -> torch.nn.Module:
-    """A randomly initialised network laid out as pysot's ``config_name`` (LT included)."""
+    """A randomly initialised network laid out as pysot's ``config_name`` (one with a tracker)."""
     _check_pysot_name(config_name)
     return _pysot_builders()[config_name]()
 

@@ -1,0 +1,176 @@
+"""SiamMask inference: pysot's ``SiamMaskTracker`` (spec trackers.md §4, inference steps).
+
+Per frame: the `SiamRPNTracker` box step unchanged (same state, box and score), then the mask of
+the best anchor's score-map cell (y, x): refine -> sigmoid -> 127 x 127 probabilities (without a
+refine head the mask head's 63 x 63 row), pasted into the frame, thresholded at
+``mask_threshold`` (0.15 for siammask_r50_l3); the largest external contour, when its area
+exceeds ``min_polygon_area`` (100 px), gives the rotated rectangle ``cv2.minAreaRect`` ->
+``boxPoints``, else the polygon is the axis-aligned box.
+
+`TrackResult` carries ``box`` (x, y, w, h), ``score``, ``polygon`` (8,) = x1, y1, ..., x4, y4 and
+``mask`` (H, W) float32 probabilities (``mask > tracker.mask_threshold`` is the binary mask the
+polygon comes from).
+
+Geometry, in the continuous pixel coordinates of `siamlightning.data.crops`: the search crop of
+side ``s_x`` (``round(s_x)``) is centred on the previous state; cell (y, x) is the exemplar-sized
+window centred ``((x, y) - S // 2) * stride`` crop pixels from the crop centre, i.e. a square of
+side ``exemplar_size * s_x / instance_size`` image px. The mask is pasted by the inverse of that
+crop (`crop_affine`, bilinear, zero border): a mask of ones covers exactly that square. pysot
+pastes the same window with index coordinates, which puts its masks about half a mask pixel
+(``0.5 * s_x / instance_size`` px) up-left of ours and scales them by (W - 1) / W about the image
+origin; like the crop conventions in `siamlightning.tracking.siamrpn` this is deliberate.
+Polygon vertices are pixel indices of the mask's boundary pixels (as pysot and the VOT
+rasteriser, which fills both end nodes).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from siamlightning.data.crops import context_size, crop_affine
+from siamlightning.tracking.base import TrackResult, precision_context
+from siamlightning.tracking.siamrpn import SiamRPNTracker
+
+
+def paste_mask(
+    mask: np.ndarray, center: tuple[float, float], side: float, frame_size: tuple[int, int]
+) -> np.ndarray:
+    """(m, m) mask of the square ``side`` px centred at ``center`` -> (H, W) float32 frame mask.
+
+    ``frame_size`` is (W, H); bilinear, zero outside the square (the inverse of `crop_square`).
+    """
+    matrix = crop_affine(center, side, mask.shape[0])
+    return cv2.warpAffine(
+        np.ascontiguousarray(mask, dtype=np.float32),
+        matrix,
+        frame_size,
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0.0,
+    )
+
+
+def mask_polygon(binary: np.ndarray, box: np.ndarray, min_area: float = 100.0) -> np.ndarray:
+    """(H, W) uint8 mask -> (8,) minAreaRect corners of its largest contour, else ``box``'s."""
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    areas = [cv2.contourArea(c) for c in contours]
+    if areas and max(areas) > min_area:
+        points = contours[int(np.argmax(areas))].reshape(-1, 2)
+        return cv2.boxPoints(cv2.minAreaRect(points)).reshape(-1).astype(np.float64)
+    x, y, w, h = (float(v) for v in box)
+    return np.array([x, y, x + w, y, x + w, y + h, x, y + h])
+
+
+class SiamMaskTracker(SiamRPNTracker):
+    """`SiamRPNTracker` around a `SiamMaskNet`, adding ``polygon`` and ``mask`` to each result."""
+
+    def __init__(
+        self,
+        *,
+        net: torch.nn.Module,
+        exemplar_size: int = 127,
+        instance_size: int = 255,
+        base_size: int = 8,
+        context_amount: float = 0.5,
+        penalty_k: float,
+        window_influence: float,
+        lr: float,
+        mask_threshold: float = 0.15,
+        min_polygon_area: float = 100.0,
+        precision: str = "fp32",
+        channels_last: bool = True,
+        device: str = "cpu",
+    ) -> None:
+        if not hasattr(net, "mask"):
+            raise ValueError(f"SiamMaskTracker needs a SiamMaskNet, got {type(net).__name__}")
+        super().__init__(
+            net=net,
+            exemplar_size=exemplar_size,
+            instance_size=instance_size,
+            base_size=base_size,
+            context_amount=context_amount,
+            penalty_k=penalty_k,
+            window_influence=window_influence,
+            lr=lr,
+            precision=precision,
+            channels_last=channels_last,
+            device=device,
+        )
+        self.mask_threshold = float(mask_threshold)
+        self.min_polygon_area = float(min_polygon_area)
+        self._outputs = None
+        self._step: dict = {}
+
+    # -- hooks into the box step: remember the crop, the net outputs and the chosen box --------
+
+    def _crop(self, image: np.ndarray, size: float, out_size: int) -> torch.Tensor:
+        """As `SiamRPNTracker._crop`; remembers the crop's centre and side."""
+        self._step["crop"] = (self.center.copy(), float(size))
+        return super()._crop(image, size, out_size)
+
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Search crop -> float32 (cls, loc); keeps the whole `SiamMaskOutput` for the mask."""
+        with precision_context(self.precision, self.device):
+            self._outputs = self.net(self._kernels, x)
+        return self._outputs.cls.float(), self._outputs.loc.float()
+
+    def _search(
+        self, image: np.ndarray, instance_size: int, window_influence: float
+    ) -> tuple[np.ndarray, float, float]:
+        """As `SiamRPNTracker._search`; remembers the size it started from and the result."""
+        size = self.size.copy()
+        disp, lr, score = super()._search(image, instance_size, window_influence)
+        self._step.update(size=size, instance_size=instance_size, disp=disp)
+        return disp, lr, score
+
+    def _best_cell(self) -> tuple[int, int]:
+        """Score-map (y, x) of the anchor `_search` chose: the one whose decoded box it returned.
+
+        `SiamRPNTracker._search` returns the box, not its argmax; decoding every anchor again
+        with the same float64 operations finds it exactly (nearest box as a safeguard).
+        """
+        anchors, _ = self._geometry(self._step["instance_size"])
+        n = anchors.shape[0]
+        delta = self._outputs.loc[0].float().reshape(4, n).cpu().double().numpy()
+        w, h = self._step["size"]
+        scale_z = self.exemplar_size / context_size(w, h, self.context_amount)
+        with np.errstate(over="ignore", invalid="ignore"):
+            boxes = np.stack(
+                [
+                    delta[0] * anchors[:, 2] + anchors[:, 0],
+                    delta[1] * anchors[:, 3] + anchors[:, 1],
+                    np.exp(delta[2]) * anchors[:, 2],
+                    np.exp(delta[3]) * anchors[:, 3],
+                ],
+                axis=1,
+            )
+            found = boxes / scale_z
+            disp = self._step["disp"]
+            err = np.where(found == disp, 0.0, np.abs(found - disp)).sum(axis=1)
+        best = int(np.argmin(np.nan_to_num(err, nan=np.inf)))
+        s = self._outputs.cls.shape[-1]
+        _, y, x = np.unravel_index(best, (self.anchor_num, s, s))
+        return int(y), int(x)
+
+    # -- public interface --------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def track(self, image: np.ndarray) -> TrackResult:
+        """Box step as `SiamRPNTracker`, then the mask at the best cell and its polygon."""
+        res = super().track(image)
+        y, x = self._best_cell()
+        with precision_context(self.precision, self.device):
+            logits = self.net.mask(self._outputs, (y, x))
+        prob = torch.sigmoid(logits.float())[0, 0].cpu().numpy()
+        center, crop_side = self._step["crop"]
+        scale = crop_side / self._step["instance_size"]  # image px per crop px
+        half = self._outputs.cls.shape[-1] // 2
+        offset = np.array([x - half, y - half], dtype=np.float64) * self.stride * scale
+        cx, cy = center + offset
+        height, width = image.shape[:2]
+        mask = paste_mask(prob, (cx, cy), self.exemplar_size * scale, (width, height))
+        binary = (mask > self.mask_threshold).astype(np.uint8)
+        polygon = mask_polygon(binary, res.box, self.min_polygon_area)
+        return TrackResult(box=res.box, score=res.score, polygon=polygon, mask=mask)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from collections.abc import Mapping
 from collections.abc import Sequence as SeqLike
 from dataclasses import dataclass, field, fields
@@ -10,7 +12,7 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader
 
-from siamlightning.data import augment, open_dataset
+from siamlightning.data import augment, available_sources, open_dataset
 from siamlightning.data.pairs import CropJitter, PairDataset
 from siamlightning.data.sampling import EpochKeySampler, PairSampler
 from siamlightning.data.sequences import SequenceIndex
@@ -37,8 +39,14 @@ class SourceSpec:
     crop_cache: str | None = None
 
     def open(self) -> SequenceIndex:
-        """Read the dataset."""
-        return open_dataset(self.name, self.root, self.split, **dict(self.options))
+        """Read the dataset; readers with a ``strict`` option get ``strict=False`` unless the
+        options say otherwise (a broken sequence is skipped with a warning, not the dataset)."""
+        options = dict(self.options)
+        if self.name in available_sources():  # else open_dataset names the known sources
+            module = importlib.import_module(f"siamlightning.data.sources.{self.name}")
+            if "strict" in inspect.signature(module.load).parameters:
+                options.setdefault("strict", False)
+        return open_dataset(self.name, self.root, self.split, **options)
 
 
 def _spec(s: SourceSpec | Mapping[str, Any]) -> SourceSpec:

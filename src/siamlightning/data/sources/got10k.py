@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.sources._tolerant import build_sequences
 from siamlightning.data.sources.otb import read_otb_boxes, sorted_frames
 from siamlightning.errors import DataError
 
@@ -161,9 +162,14 @@ def load(
     *,
     sequences: SeqLike[str] | None = None,
     list_file: str | Path | None = None,
+    strict: bool = True,
     **kw: Any,
 ) -> SequenceIndex:
-    """Read one GOT-10k split into a `SequenceIndex` in ``list.txt`` order."""
+    """Read one GOT-10k split into a `SequenceIndex` in ``list.txt`` order.
+
+    ``strict=False`` (training mixes) drops sequences whose files raise `DataError`, with
+    one warning naming the first files and lines, instead of failing the whole dataset.
+    """
     if kw:
         warnings.warn(f"got10k: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     if split not in _SPLITS:
@@ -194,5 +200,7 @@ def load(
         if missing:
             raise DataError(f"no sequence(s) {missing} in the list", path=lst)
         names = wanted
-    seqs = [_sequence(split_dir / s) for s in names]
+    seqs = build_sequences(
+        [split_dir / s for s in names], _sequence, strict=strict, source="got10k"
+    )
     return SequenceIndex(seqs, name="got10k", root=str(base))

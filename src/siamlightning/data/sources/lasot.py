@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.sources._tolerant import build_sequences
 from siamlightning.data.sources.otb import read_otb_boxes
 from siamlightning.errors import DataError
 
@@ -194,9 +195,14 @@ def load(
     *,
     sequences: SeqLike[str] | None = None,
     attributes: str | Path | None = None,
+    strict: bool = True,
     **kw: Any,
 ) -> SequenceIndex:
-    """Read a LaSOT (or LaSOT_ext) root into a `SequenceIndex` sorted by sequence name."""
+    """Read a LaSOT (or LaSOT_ext) root into a `SequenceIndex` sorted by sequence name.
+
+    ``strict=False`` (training mixes) drops sequences whose files raise `DataError`, with
+    one warning naming the first files and lines, instead of failing the whole dataset.
+    """
     if kw:
         warnings.warn(f"lasot: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     if split not in _SPLITS:
@@ -231,7 +237,7 @@ def load(
         if missing:
             raise DataError(f"no sequence(s) {missing} in split {split!r}", path=base)
         names = wanted
-    seqs = [_sequence(found[n]) for n in names]
+    seqs = build_sequences([found[n] for n in names], _sequence, strict=strict, source="lasot")
     att_dir = Path(attributes) if attributes is not None else base / "att"
     if attributes is not None and not att_dir.is_dir():
         raise DataError("LaSOT attribute folder does not exist", path=att_dir)

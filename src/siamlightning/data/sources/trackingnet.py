@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.sources._tolerant import build_sequences
 from siamlightning.data.sources.otb import read_otb_boxes, sorted_frames
 from siamlightning.errors import DataError
 
@@ -90,9 +91,14 @@ def load(
     *,
     chunks: SeqLike[int] | None = None,
     sequences: SeqLike[str] | None = None,
+    strict: bool = True,
     **kw: Any,
 ) -> SequenceIndex:
-    """Read TrackingNet's training chunks (or ``split="test"``) into a `SequenceIndex`."""
+    """Read TrackingNet's training chunks (or ``split="test"``) into a `SequenceIndex`.
+
+    ``strict=False`` (training mixes) drops sequences whose files raise `DataError`, with
+    one warning naming the first files and lines, instead of failing the whole dataset.
+    """
     if kw:
         warnings.warn(f"trackingnet: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     if split not in _SPLITS:
@@ -118,5 +124,7 @@ def load(
             raise DataError(f"no video(s) {missing} in the chunks read", path=base)
     if not names:
         raise DataError("no annotation files (anno/*.txt) in the chunks read", path=base)
-    seqs = [_sequence(*anns[n]) for n in names]
+    seqs = build_sequences(
+        [anns[n] for n in names], lambda a: _sequence(*a), strict=strict, source="trackingnet"
+    )
     return SequenceIndex(seqs, name="trackingnet", root=str(base))

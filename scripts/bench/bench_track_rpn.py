@@ -11,6 +11,8 @@ calls are timed; fps = 99 / their summed time; the median run is reported. Time 
 ``post`` (the rest). The reference frames are BGR; they are flipped to RGB (untimed) so the
 network sees the same bytes as pysot's. ``box_diff_px`` compares the bf16 and fp32 boxes of the
 last timed run: mean (and max) over frames of the mean |box_bf16 - box_fp32| over x, y, w, h.
+``--ckpt siamrpn_r50_l234_dwxcorr=last.ckpt`` uses trained weights for that config (random
+weights give flat score maps, where bf16 rounding flips the chosen anchor).
 """
 
 from __future__ import annotations
@@ -83,11 +85,21 @@ class Timer:
 
 def bench(name: str, precision: str, frames, boxes, args) -> dict:
     """Warm-up + ``args.runs`` timed passes of one config at one precision."""
-    from siamlightning.tracking.load import build_pysot_model, build_tracker, pysot_tracker_config
+    from siamlightning.tracking.load import (
+        build_pysot_model,
+        build_tracker,
+        load_net,
+        pysot_tracker_config,
+    )
 
     torch.manual_seed(args.seed)
-    net = build_pysot_model(name)
-    tracker = build_tracker(net, pysot_tracker_config(name), precision=precision)
+    ckpt = dict(c.split("=", 1) for c in args.ckpt).get(name)
+    if ckpt:  # trained weights (a siamlightning-train checkpoint of this config)
+        net, export = load_net(ckpt)
+        tracker = build_tracker(net, export["tracker"], precision=precision)
+    else:
+        net = build_pysot_model(name)
+        tracker = build_tracker(net, pysot_tracker_config(name), precision=precision)
     t_fwd, t_crop = Timer(tracker._forward), Timer(tracker._crop)
     tracker._forward, tracker._crop = t_fwd, t_crop
 
@@ -139,6 +151,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--warmup-frames", type=int, default=10)
     ap.add_argument("--reference-bench", type=Path, default=REFERENCE)
+    ap.add_argument(
+        "--ckpt",
+        nargs="*",
+        default=[],
+        metavar="CONFIG=PATH",
+        help="use a trained checkpoint's weights and tracker for CONFIG (else seeded random)",
+    )
     args = ap.parse_args()
 
     import cv2

@@ -1,6 +1,9 @@
 """pysot parity: our nets and trackers against pysot's, same weights and frames; prints JSON.
 
-    PYSOT_DIR=/tmp/pysot OMP_NUM_THREADS=2 python scripts/bench/compare_pysot.py
+    PYSOT_DIR=/tmp/pysot OMP_NUM_THREADS=2 python scripts/bench/compare_pysot.py \
+        --no-channels-last [--configs siamrpn_alex_dwxcorr ...] [--frames 30 --r50-frames 10]
+
+(``--no-channels-last``: our net in pysot's NCHW layout, so both nets agree bit for bit.)
 
 ``PYSOT_DIR`` is a pysot source tree (``git --git-dir=<snapshot> archive HEAD | tar -x``); only
 its pure-Python model and tracker code are imported. ``yacs`` is stubbed when it is not
@@ -16,18 +19,15 @@ Per config (each in its own process: pysot's ``cfg`` is a global):
 2. ``siamlightning.load_tracker(config, weights=file)`` loads it into our net.
 3. ``net``: pysot's template/track/mask_refine and ours on the same crop tensors: max |diff| of
    the template features, cls, loc, the mask head and the refined mask at three positions.
-4. ``tracker_native``: both trackers unmodified on the same frames. Our crops are centred
-   exactly where pysot's integer windows are 0.5-1.5 px off, and our centre is clipped to
-   [0, W] where pysot's is [0.5, W + 0.5] in our coordinates (see
-   `siamlightning.tracking.siamrpn`), so the boxes differ by about a pixel per step, and with
-   random weights (flat score maps) the paths may separate. ``tracker_native_reset`` puts both
-   states on the previous frame's ground truth before every step: no accumulation.
-5. ``tracker_pysot_conventions``: ours with pysot's ``get_subwindow`` as its crop and pysot's
-   clipping range (so both nets see identical inputs): the boxes must agree once ours are
-   shifted by pysot's -0.5 px centre convention. This isolates the post-processing.
+4. ``tracker``: both trackers unmodified on the same frames, ours as `load_tracker` builds it
+   (``crop_convention="pysot"``: pysot's integer crop window, pixel-index centre, clipping
+   range and mask paste-back); the boxes must agree to float error (pysot decodes the anchors
+   in float32, we in float64). ``tracker_reset`` puts both states on the previous frame's
+   ground truth before every step (no accumulation). ``--crop-convention exact`` shows how far
+   our own convention drifts from pysot's instead.
 
-SiamMask also reports mask IoU (threshold 0.15) and polygon bounds differences; ours paste the
-mask about half a mask pixel down-right of pysot's (`siamlightning.tracking.siammask`).
+SiamMask also reports mask IoU (threshold 0.15), the max |difference| of the mask
+probabilities and of the polygon bounds.
 """
 
 from __future__ import annotations
@@ -186,25 +186,6 @@ def _compare_nets(cfg, model, ours, tracker, frames, gt, fmt) -> dict:
     return res
 
 
-def _use_pysot_conventions(tracker) -> None:
-    """Our trackers crop with pysot's ``get_subwindow`` (index centre = ours - 0.5) and clip the
-    centre to pysot's range ([0, W] in index coordinates = [0.5, W + 0.5] in ours)."""
-    import siamlightning.tracking.siamrpn as ours_rpn
-
-    clip = ours_rpn.clip_box
-
-    def crop(image, center, size, out_size, pad):
-        pos = np.array([center[0] - 0.5, center[1] - 0.5])
-        t = tracker.get_subwindow(image, pos, out_size, size, np.asarray(pad))
-        return t[0].permute(1, 2, 0).numpy().astype(np.uint8)
-
-    def clip_box(cx, cy, w, h, width, height):
-        cx, cy, w, h = clip(cx - 0.5, cy - 0.5, w, h, width, height)
-        return cx + 0.5, cy + 0.5, w, h
-
-    ours_rpn.crop_square, ours_rpn.clip_box = crop, clip_box
-
-
 def _run_trackers(cfg, pysot_tracker, ours, frames, gt, reset: bool = False) -> list[dict]:
     """Both trackers over the frames; ``reset`` puts both states on the previous GT box first."""
     pysot_tracker.init(frames[0], [float(v) for v in gt[0]])
@@ -215,7 +196,7 @@ def _run_trackers(cfg, pysot_tracker, ours, frames, gt, reset: bool = False) -> 
             if reset:
                 x, y, w, h = gt[i]
                 pysot_tracker.center_pos = np.array([x + (w - 1) / 2, y + (h - 1) / 2])
-                ours.center = np.array([x + w / 2, y + h / 2])
+                ours.center = ours.box_center(gt[i])
                 pysot_tracker.size = ours.size = np.array([w, h], dtype=np.float64)
             p = pysot_tracker.track(img)
             o = ours.track(np.ascontiguousarray(img[..., ::-1]))
@@ -224,6 +205,7 @@ def _run_trackers(cfg, pysot_tracker, ours, frames, gt, reset: bool = False) -> 
                 thr = cfg.TRACK.MASK_THERSHOLD
                 a, b = p["mask"] > thr, o.mask > thr
                 row["mask_iou"] = float((a & b).sum() / max((a | b).sum(), 1))
+                row["mask_max_abs"] = float(np.abs(p["mask"] - o.mask).max())
                 pp, op = np.reshape(p["polygon"], (4, 2)), o.polygon.reshape(4, 2)
                 bounds = [np.r_[q.min(0), q.max(0)] for q in (pp, op)]
                 row["polygon_bounds_diff"] = float(np.abs(bounds[0] - bounds[1]).max())
@@ -231,8 +213,8 @@ def _run_trackers(cfg, pysot_tracker, ours, frames, gt, reset: bool = False) -> 
     return rows
 
 
-def _summary(rows: list[dict], shift: float) -> dict:
-    d = np.array([np.abs(np.subtract(r["ours"], [shift, shift, 0, 0]) - r["pysot"]) for r in rows])
+def _summary(rows: list[dict]) -> dict:
+    d = np.array([np.abs(np.subtract(r["ours"], r["pysot"])) for r in rows])
     out = {
         "box_max_abs_px": float(d.max()),
         "box_mean_abs_px": float(d.mean()),
@@ -242,6 +224,7 @@ def _summary(rows: list[dict], shift: float) -> dict:
     if "mask_iou" in rows[0]:
         out["mask_iou_min"] = min(r["mask_iou"] for r in rows)
         out["mask_iou_mean"] = float(np.mean([r["mask_iou"] for r in rows]))
+        out["mask_prob_max_abs"] = max(r["mask_max_abs"] for r in rows)
         out["polygon_bounds_max_px"] = max(r["polygon_bounds_diff"] for r in rows)
     return out
 
@@ -255,6 +238,7 @@ def compare(
     calibrate: bool = True,
     channels_last: bool = True,
     net_only: bool = False,
+    crop_convention: str = "pysot",
 ) -> dict:
     """One config: net outputs and tracker boxes, ours against pysot's."""
     cfg, ModelBuilder, build_tracker = _import_pysot(config)
@@ -269,7 +253,10 @@ def compare(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pth"
         torch.save(model.state_dict(), path)
-        ours = load_tracker(config, weights=path, channels_last=channels_last)
+        overrides = {"channels_last": channels_last}
+        if crop_convention != "pysot":  # load_tracker's own choice for pysot weights is "pysot"
+            overrides["crop_convention"] = crop_convention
+        ours = load_tracker(config, weights=path, **overrides)
     result = {
         "config": config,
         "frames": len(frames),
@@ -278,16 +265,14 @@ def compare(
         "bn_calibrated": calibrate,
         "keys": len(model.state_dict()),
         "channels_last": channels_last,
+        "crop_convention": ours.crop_convention,
         "net": _compare_nets(cfg, model, ours.net, pysot_tracker, frames, gt, ours.memory_format),
     }
     if net_only:
         return result
     for reset in (False, True):
         rows = _run_trackers(cfg, pysot_tracker, ours, frames, gt, reset)
-        result["tracker_native" + ("_reset" if reset else "")] = _summary(rows, 0.0)
-    _use_pysot_conventions(pysot_tracker)
-    rows = _run_trackers(cfg, pysot_tracker, ours, frames, gt)
-    result["tracker_pysot_conventions"] = _summary(rows, 0.5)
+        result["tracker" + ("_reset" if reset else "")] = _summary(rows)
     return result
 
 
@@ -302,6 +287,7 @@ def main() -> None:
     ap.add_argument("--no-calibrate", action="store_true")
     ap.add_argument("--no-channels-last", action="store_true", help="our net in NCHW as pysot's")
     ap.add_argument("--net-only", action="store_true", help="skip the tracker comparisons")
+    ap.add_argument("--crop-convention", default="pysot", choices=["pysot", "exact"])
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
@@ -314,6 +300,7 @@ def main() -> None:
             calibrate=not args.no_calibrate,
             channels_last=not args.no_channels_last,
             net_only=args.net_only,
+            crop_convention=args.crop_convention,
         )
         print(json.dumps(res))
         return
@@ -321,7 +308,7 @@ def main() -> None:
     for config in args.configs:
         cmd = [sys.executable, __file__, "--one", config, "--sequence", args.sequence]
         cmd += ["--frames", str(args.frames), "--r50-frames", str(args.r50_frames)]
-        cmd += ["--seed", str(args.seed)]
+        cmd += ["--seed", str(args.seed), "--crop-convention", args.crop_convention]
         for flag in ("no_calibrate", "no_channels_last", "net_only"):
             cmd += ["--" + flag.replace("_", "-")] if getattr(args, flag) else []
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)

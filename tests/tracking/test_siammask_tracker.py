@@ -139,6 +139,7 @@ def test_yaml_has_the_published_values():
     assert isinstance(t, SiamMaskTracker)
     got = (t.penalty_k, t.window_influence, t.lr, t.instance_size, t.base_size)
     assert got == (0.10, 0.41, 0.32, 255, 8) and t.mask_threshold == 0.15
+    assert t.crop_convention == "pysot"  # pysot weights: pysot's crops and paste-back
 
 
 def _calibrated_siammask(seq, depths=None):
@@ -179,6 +180,7 @@ def test_pysot_weights_track_a_sequence(tmp_path, synthetic):
     torch.save({"state_dict": state, "epoch": 20}, path)
     t = load_tracker("siammask_r50_l3", weights=path)
     assert isinstance(t, SiamMaskTracker) and t.mask_threshold == 0.15
+    assert t.crop_convention == "pysot"
     key = "refine_head.post2.weight"
     assert torch.equal(t.net.state_dict()[key], state["module." + key])
     t.init(synthetic.read_frame(0), synthetic.boxes[0])
@@ -202,12 +204,14 @@ def test_bf16_boxes_and_masks_close_to_fp32(synthetic):
     cfg = pysot_tracker_config("siammask_r50_l3")
     runs = {}
     for prec in ("fp32", "bf16"):
-        t = build_tracker(net, cfg, precision=prec)
+        # on the crops the BN statistics were calibrated on (exact); with pysot's crops one
+        # bf16 argmax flip of this random net moved the last box by 7.9 px
+        t = build_tracker(net, cfg, precision=prec, crop_convention="exact")
         t.init(synthetic.read_frame(0), synthetic.boxes[0])
         runs[prec] = []
         for i in range(1, 6):
             x, y, w, h = synthetic.boxes[i - 1]
-            t.center, t.size = np.array([x + w / 2, y + h / 2]), np.array([w, h])
+            t.center, t.size = t.box_center((x, y, w, h)), np.array([w, h])
             runs[prec].append(t.track(synthetic.read_frame(i)))
     boxes = {p: np.stack([r.box for r in rs]) for p, rs in runs.items()}
     diff = np.abs(boxes["fp32"] - boxes["bf16"])

@@ -3,11 +3,13 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from omegaconf import OmegaConf
 from torch import nn
 
 from siamlightning.errors import DataError
 from siamlightning.tracking.load import (
+    _tracker_yaml,
     build_tracker,
     load_tracker,
     pysot_config_names,
@@ -229,6 +231,65 @@ def test_overflowing_untrained_outputs_keep_a_finite_state(cls):
     np.testing.assert_allclose(res.box[2:], [40.0, 30.0])
 
 
+class PixelRPN(nn.Module):
+    """Outputs computed from the crop's pixels (exact integer sums, then pooled): brighter cells
+    score higher and pull the box, so the boxes depend on the crop geometry."""
+
+    stride, anchor_num, input_format = 8, A, "rgb255"
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def template(self, z):
+        return torch.zeros(1)
+
+    def forward(self, kernels, x):
+        s = (x.shape[-1] - 127) // 8 + 9
+        p = F.adaptive_avg_pool2d(x.sum(1, keepdim=True), s)[0, 0] / 765.0  # (s, s) in [0, 1]
+        fg = torch.stack([4.0 * p - 2.0 + 0.1 * a for a in range(A)])
+        d, e = (p - p.mean()).expand(A, s, s), (p - 0.5).expand(A, s, s)
+        return torch.cat([torch.zeros_like(fg), fg])[None], torch.cat(
+            [0.3 * d, -0.2 * d, 0.05 * e, -0.05 * e]
+        )[None]
+
+
+# boxes of `SiamRPNTracker` / `SiamRPNLTTracker` (crop_convention="exact") on synthetic seed 5,
+# recorded before crop_convention existed: the default must keep them
+RECORDED_EXACT = {
+    SiamRPNTracker: [
+        [122.39005173606925, 89.97300903431349, 50.584613870977854, 52.76500359022537],
+        [140.9060292291831, 79.79265061365186, 51.307938747136006, 52.2954343122811],
+        [146.2170649121708, 76.21276976500013, 51.831803719002366, 52.024572303006394],
+        [150.58256624227116, 79.78037504065566, 52.164654346193814, 51.93105497411179],
+        [149.04596674387392, 76.3609366783457, 52.4796686060906, 51.86578031234866],
+        [153.90897346924496, 79.60907076299173, 52.72428863956042, 51.86824960544921],
+        [151.92112539273435, 83.04078191980122, 52.91604373698101, 51.91975544788825],
+    ],
+    SiamRPNLTTracker: [
+        [124.33935086075229, 86.4831936830063, 49.71927513377295, 53.39297516997365],
+        [124.33935086075229, 86.4831936830063, 49.71927513377295, 53.39297516997365],
+        [124.33935086075229, 86.4831936830063, 49.71927513377295, 53.39297516997365],
+        [124.33935086075229, 86.4831936830063, 49.71927513377295, 53.39297516997365],
+        [124.33935086075229, 86.4831936830063, 49.71927513377295, 53.39297516997365],
+        [46.23788817708989, 69.3228509129639, 50.770639727748986, 52.60447888668027],
+        [46.144337382442345, 65.03614322273327, 51.524005910712106, 52.118301941635664],
+    ],
+}
+
+
+@pytest.mark.parametrize("cls", [SiamRPNTracker, SiamRPNLTTracker])
+def test_exact_convention_keeps_the_recorded_boxes(cls):
+    from siamlightning.data import open_dataset
+
+    seq = open_dataset("synthetic", None, seed=5, num_sequences=1, length=8)[0]
+    t = cls(net=PixelRPN(), penalty_k=0.05, window_influence=0.42, lr=0.38)
+    assert t.crop_convention == "exact"
+    t.init(seq.read_frame(0), seq.boxes[0])
+    boxes = np.stack([t.track(seq.read_frame(i)).box for i in range(1, 8)])
+    np.testing.assert_allclose(boxes, RECORDED_EXACT[cls], rtol=0, atol=1e-6)
+
+
 PUBLISHED = {
     "siamrpn_alex_dwxcorr": (0.16, 0.40, 0.30, 287, 0),
     "siamrpn_r50_l234_dwxcorr": (0.05, 0.42, 0.38, 255, 8),
@@ -248,6 +309,9 @@ def test_tracker_yaml_has_the_published_values(name):
     if name.endswith("_lt"):
         assert (t.confidence_low, t.confidence_high) == (0.8, 0.998)
     assert OmegaConf.create(cfg)._target_.startswith("siamlightning.tracking.siamrpn")
+    # pysot weights get pysot's crops; the yaml itself (training here) keeps the exact crops
+    assert t.crop_convention == "pysot"
+    assert OmegaConf.load(_tracker_yaml(name)).crop_convention == "exact"
 
 
 def _alex_state(prefix):
@@ -265,6 +329,7 @@ def test_load_tracker_from_pysot_weights(tmp_path, wrap):
     torch.save({"state_dict": state, "epoch": 20} if wrap else state, path)
     t = load_tracker("siamrpn_alex_dwxcorr", weights=path, precision="bf16")
     assert isinstance(t, SiamRPNTracker) and t.instance_size == 287 and t.precision == "bf16"
+    assert t.crop_convention == "pysot"
     key = "rpn_head.cls.head.3.weight"
     assert torch.equal(t.net.state_dict()[key], state["module." + key])
     rng = np.random.default_rng(0)

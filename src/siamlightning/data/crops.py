@@ -4,7 +4,8 @@ Coordinates are continuous pixels: pixel ``i`` covers ``[i, i + 1)``, a box ``x,
 centre at ``(x + w / 2, y + h / 2)``. A crop of side ``size`` centred at ``(cx, cy)`` covers
 ``[cx - size / 2, cx + size / 2)`` and is resampled with a single affine warp; pixels outside
 the image are filled with ``pad`` (the image mean by default). `decode_region` decodes only
-the part of a (crop cache) JPEG that a crop needs.
+the part of a (crop cache) JPEG that a crop needs. `pysot_subwindow` is pysot's crop instead
+(integer window, mean padding, resize), for trackers that run pysot-trained weights.
 """
 
 from __future__ import annotations
@@ -93,6 +94,51 @@ def box_to_crop(box: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     x = (b[..., 0] - tx - 0.5) / ax + 0.5
     y = (b[..., 1] - ty - 0.5) / ay + 0.5
     return np.stack([x, y, b[..., 2] / ax, b[..., 3] / ay], axis=-1)
+
+
+def pysot_window(center: tuple[float, float], size: int) -> tuple[int, int]:
+    """Top-left pixel (x0, y0) of pysot's ``size``-px integer window around an index centre.
+
+    pysot's ``get_subwindow``: ``x0 = floor(cx - (size + 1) / 2 + 0.5)``; the window covers the
+    pixels ``x0 .. x0 + size - 1`` (likewise y). ``center`` is in pixel-index coordinates (a box
+    ``x, y, w, h`` has its centre at ``x + (w - 1) / 2``), not the continuous ones above.
+    """
+    c = (size + 1) / 2
+    return int(np.floor(center[0] - c + 0.5)), int(np.floor(center[1] - c + 0.5))
+
+
+def pysot_subwindow(
+    image: np.ndarray,
+    center: tuple[float, float],
+    size: int,
+    out_size: int,
+    pad: tuple[float, ...],
+) -> np.ndarray:
+    """pysot's ``get_subwindow``: (H, W, C) uint8 -> (out_size, out_size, C) uint8.
+
+    Takes the integer window of `pysot_window` (pixels outside the image are ``pad`` cast to
+    uint8, i.e. truncated, as pysot's numpy assignment does) and ``cv2.resize``s it (bilinear)
+    to ``out_size`` unless it already has that side. ``size`` must be a positive integer.
+    """
+    size = int(size)
+    if size < 1:
+        raise ValueError(f"pysot crop side must be a positive integer, got {size}")
+    x0, y0 = pysot_window(center, size)
+    height, width = image.shape[:2]
+    ix0, iy0 = max(x0, 0), max(y0, 0)
+    ix1, iy1 = min(x0 + size, width), min(y0 + size, height)
+    inside = (ix0, iy0, ix1, iy1) == (x0, y0, x0 + size, y0 + size)
+    if inside:
+        patch = image[y0 : y0 + size, x0 : x0 + size]  # a view
+    else:
+        fill = np.asarray(pad, dtype=np.float64).astype(image.dtype)
+        patch = np.empty((size, size, image.shape[2]), image.dtype)
+        patch[:] = fill
+        if ix1 > ix0 and iy1 > iy0:
+            patch[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0] = image[iy0:iy1, ix0:ix1]
+    if size != out_size:
+        return cv2.resize(patch, (out_size, out_size))
+    return patch.copy() if inside else patch
 
 
 def _restart_layout(raw: bytes) -> tuple[int, int, int, int, int, int] | None:

@@ -4,8 +4,8 @@
 checkpoint; ``load_tracker("siamrpn_r50_l234_dwxcorr", weights="model.pth")`` builds the pysot
 config's network (`siamlightning.models.pysot_weights.PYSOT_CONFIGS`), loads the pysot weights
 into it and wraps it in the tracker of ``conf/tracker/<config>.yaml`` (the config's published
-TRACK values). ``siammask_r50_l3`` gives a `SiamMaskTracker`, whose results also carry a polygon
-and a mask.
+TRACK values) with ``crop_convention="pysot"``, so that its boxes equal pysot's own tracker's.
+``siammask_r50_l3`` gives a `SiamMaskTracker`, whose results also carry a polygon and a mask.
 """
 
 from __future__ import annotations
@@ -56,10 +56,16 @@ def _check_pysot_name(config_name: str) -> None:
 
 
 def pysot_tracker_config(config_name: str) -> dict[str, Any]:
-    """The tracker config (``_target_`` + published TRACK values) of a pysot config name."""
+    """The tracker config (``_target_`` + published TRACK values) of a pysot config name.
+
+    ``crop_convention`` is ``"pysot"`` (pysot's crop window, centre and clipping range: the
+    weights were trained on pysot's crops); the yaml's own value (``"exact"``) is for networks
+    trained here with that tracker config.
+    """
     _check_pysot_name(config_name)
     cfg = OmegaConf.to_container(OmegaConf.load(_tracker_yaml(config_name)), resolve=True)
     cfg.pop("defaults", None)
+    cfg["crop_convention"] = "pysot"
     return cfg
 
 

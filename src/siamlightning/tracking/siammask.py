@@ -11,14 +11,18 @@ exceeds ``min_polygon_area`` (100 px), gives the rotated rectangle ``cv2.minArea
 ``mask`` (H, W) float32 probabilities (``mask > tracker.mask_threshold`` is the binary mask the
 polygon comes from).
 
-Geometry, in the continuous pixel coordinates of `siamlightning.data.crops`: the search crop of
-side ``s_x`` (``round(s_x)``) is centred on the previous state; cell (y, x) is the exemplar-sized
-window centred ``((x, y) - S // 2) * stride`` crop pixels from the crop centre, i.e. a square of
-side ``exemplar_size * s_x / instance_size`` image px. The mask is pasted by the inverse of that
-crop (`crop_affine`, bilinear, zero border): a mask of ones covers exactly that square. pysot
-pastes the same window with index coordinates, which puts its masks about half a mask pixel
-(``0.5 * s_x / instance_size`` px) up-left of ours and scales them by (W - 1) / W about the image
-origin; like the crop conventions in `siamlightning.tracking.siamrpn` this is deliberate.
+Geometry. The search crop of side ``s_x`` (``round(s_x)``) is centred on the previous state;
+cell (y, x) is the exemplar-sized window centred ``((x, y) - S // 2) * stride`` crop pixels from
+the crop centre, i.e. a square of side ``exemplar_size * s_x / instance_size`` image px.
+
+* ``crop_convention="exact"``: in the continuous coordinates of `siamlightning.data.crops`, the
+  mask is pasted by the inverse of that crop (`paste_mask`: `crop_affine`, bilinear, zero
+  border), so a mask of ones covers exactly that square.
+* ``"pysot"``: pysot's ``_crop_back`` (`paste_mask_pysot`): the window's corner is taken in
+  pixel-index coordinates and mapped by ``(W - 1) / W``-scaled output pixels, which puts the
+  mask about half a mask pixel (``0.5 * s_x / instance_size`` px) up-left of the exact paste
+  and scales it by (W - 1) / W about the image origin, exactly as pysot does.
+
 Polygon vertices are pixel indices of the mask's boundary pixels (as pysot and the VOT
 rasteriser, which fills both end nodes).
 """
@@ -29,7 +33,7 @@ import cv2
 import numpy as np
 import torch
 
-from siamlightning.data.crops import context_size, crop_affine
+from siamlightning.data.crops import crop_affine
 from siamlightning.tracking.base import TrackResult, precision_context
 from siamlightning.tracking.siamrpn import SiamRPNTracker
 
@@ -46,6 +50,30 @@ def paste_mask(
         np.ascontiguousarray(mask, dtype=np.float32),
         matrix,
         frame_size,
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0.0,
+    )
+
+
+def paste_mask_pysot(
+    mask: np.ndarray, window: tuple[float, float, float], frame_size: tuple[int, int]
+) -> np.ndarray:
+    """(m, m) mask of the square ``window`` = (x0, y0, side) -> (H, W) float32: pysot's paste.
+
+    pysot's ``_crop_back``: output pixel u <- mask (u - x0) * m / side, then the whole map is
+    shrunk by (W - 1) / W (likewise y); bilinear, zero border. ``frame_size`` is (W, H); x0, y0
+    are pixel-index coordinates (pysot's ``center_pos - s_x / 2 + offset``).
+    """
+    width, height = frame_size
+    s = mask.shape[0] / window[2]
+    back = (-window[0] * s, -window[1] * s, width * s, height * s)
+    a, b = (width - 1) / back[2], (height - 1) / back[3]
+    matrix = np.array([[a, 0.0, -a * back[0]], [0.0, b, -b * back[1]]], dtype=np.float64)
+    return cv2.warpAffine(
+        np.ascontiguousarray(mask, dtype=np.float32),
+        matrix,
+        (width, height),
         flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=0.0,
@@ -82,6 +110,7 @@ class SiamMaskTracker(SiamRPNTracker):
         precision: str = "fp32",
         channels_last: bool = True,
         device: str = "cpu",
+        crop_convention: str = "exact",
     ) -> None:
         if not hasattr(net, "mask"):
             raise ValueError(f"SiamMaskTracker needs a SiamMaskNet, got {type(net).__name__}")
@@ -97,17 +126,18 @@ class SiamMaskTracker(SiamRPNTracker):
             precision=precision,
             channels_last=channels_last,
             device=device,
+            crop_convention=crop_convention,
         )
         self.mask_threshold = float(mask_threshold)
         self.min_polygon_area = float(min_polygon_area)
         self._outputs = None
         self._step: dict = {}
 
-    # -- hooks into the box step: remember the crop, the net outputs and the chosen box --------
+    # -- hooks into the box step: remember the search crop and the net outputs -------------
 
     def _crop(self, image: np.ndarray, size: float, out_size: int) -> torch.Tensor:
-        """As `SiamRPNTracker._crop`; remembers the crop's centre and side."""
-        self._step["crop"] = (self.center.copy(), float(size))
+        """As `SiamRPNTracker._crop`; remembers the crop's centre, side and output size."""
+        self._step["crop"] = (self.center.copy(), float(size), int(out_size))
         return super()._crop(image, size, out_size)
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,42 +146,10 @@ class SiamMaskTracker(SiamRPNTracker):
             self._outputs = self.net(self._kernels, x)
         return self._outputs.cls.float(), self._outputs.loc.float()
 
-    def _search(
-        self, image: np.ndarray, instance_size: int, window_influence: float
-    ) -> tuple[np.ndarray, float, float]:
-        """As `SiamRPNTracker._search`; remembers the size it started from and the result."""
-        size = self.size.copy()
-        disp, lr, score = super()._search(image, instance_size, window_influence)
-        self._step.update(size=size, instance_size=instance_size, disp=disp)
-        return disp, lr, score
-
     def _best_cell(self) -> tuple[int, int]:
-        """Score-map (y, x) of the anchor `_search` chose: the one whose decoded box it returned.
-
-        `SiamRPNTracker._search` returns the box, not its argmax; decoding every anchor again
-        with the same float64 operations finds it exactly (nearest box as a safeguard).
-        """
-        anchors, _ = self._geometry(self._step["instance_size"])
-        n = anchors.shape[0]
-        delta = self._outputs.loc[0].float().reshape(4, n).cpu().double().numpy()
-        w, h = self._step["size"]
-        scale_z = self.exemplar_size / context_size(w, h, self.context_amount)
-        with np.errstate(over="ignore", invalid="ignore"):
-            boxes = np.stack(
-                [
-                    delta[0] * anchors[:, 2] + anchors[:, 0],
-                    delta[1] * anchors[:, 3] + anchors[:, 1],
-                    np.exp(delta[2]) * anchors[:, 2],
-                    np.exp(delta[3]) * anchors[:, 3],
-                ],
-                axis=1,
-            )
-            found = boxes / scale_z
-            disp = self._step["disp"]
-            err = np.where(found == disp, 0.0, np.abs(found - disp)).sum(axis=1)
-        best = int(np.argmin(np.nan_to_num(err, nan=np.inf)))
+        """Score-map (y, x) of the anchor the last `_search` chose (``self._best``)."""
         s = self._outputs.cls.shape[-1]
-        _, y, x = np.unravel_index(best, (self.anchor_num, s, s))
+        _, y, x = np.unravel_index(self._best, (self.anchor_num, s, s))
         return int(y), int(x)
 
     # -- public interface --------------------------------------------------------------------
@@ -164,13 +162,20 @@ class SiamMaskTracker(SiamRPNTracker):
         with precision_context(self.precision, self.device):
             logits = self.net.mask(self._outputs, (y, x))
         prob = torch.sigmoid(logits.float())[0, 0].cpu().numpy()
-        center, crop_side = self._step["crop"]
-        scale = crop_side / self._step["instance_size"]  # image px per crop px
+        center, crop_side, out_size = self._step["crop"]
+        scale = crop_side / out_size  # image px per crop px
         half = self._outputs.cls.shape[-1] // 2
-        offset = np.array([x - half, y - half], dtype=np.float64) * self.stride * scale
-        cx, cy = center + offset
         height, width = image.shape[:2]
-        mask = paste_mask(prob, (cx, cy), self.exemplar_size * scale, (width, height))
+        if self._pysot:  # window corner = crop corner + cell offset (pysot's sub_box)
+            off = (np.array([x, y], dtype=np.float64) - half) * self.stride
+            off += (out_size - self.exemplar_size) / 2
+            x0, y0 = center - crop_side / 2 + off * scale
+            window = (x0, y0, scale * self.exemplar_size)
+            mask = paste_mask_pysot(prob, window, (width, height))
+        else:
+            offset = np.array([x - half, y - half], dtype=np.float64) * self.stride * scale
+            cx, cy = center + offset
+            mask = paste_mask(prob, (cx, cy), self.exemplar_size * scale, (width, height))
         binary = (mask > self.mask_threshold).astype(np.uint8)
         polygon = mask_polygon(binary, res.box, self.min_polygon_area)
         return TrackResult(box=res.box, score=res.score, polygon=polygon, mask=mask)

@@ -5,18 +5,23 @@ foreground, decode the anchors, apply the scale/ratio penalty (``penalty_k``) an
 window (``window_influence``), take the best anchor, move the centre fully, smooth the size with
 ``lr = penalty * score * lr``, clip, return the box and the unpenalised score.
 
-Coordinates. We keep the centre in continuous pixels (``x + w / 2``, as every crop here) while
-pysot keeps it in pixel indices (``x + (w - 1) / 2``, 0.5 px less). The decoded displacements,
-sizes, penalties and scores are the same. Three half-pixel differences remain, all deliberate:
+Crop conventions (``crop_convention``, keyword-only; the decoding is the same in both):
 
-* crops: pysot's ``get_subwindow`` starts an integer-aligned window at
-  ``floor(c - (s + 1) / 2 + 0.5)``, whose centre lies 0.5-1.5 px (mean 1 px) left of / above
-  the target centre; `crop_square` centres the ``round(s_x)`` window exactly (sub-pixel).
-* output: pysot returns ``[c_idx - w / 2, ...]``, i.e. 0.5 px left of / above the box centred on
-  its own state; we return ``[c - w / 2, ...]``, so a zero displacement gives back the init box.
-  With pysot's crop offset, pysot's boxes lie 0-1 px (mean 0.5) right of / below ours.
-* clipping: the centre is clipped to the image extent ``[0, W] x [0, H]`` in our coordinates
-  (pysot: ``[0, W]`` in index coordinates, i.e. ``[0.5, W + 0.5]`` in ours).
+* ``"exact"`` (default, our trained checkpoints): the centre is kept in continuous pixels
+  (``x + w / 2``, as every crop here), `crop_square` centres the ``round(s_x)`` window exactly
+  (one affine warp, sub-pixel), the padding is the init frame's ``cv2.mean``, and a zero
+  displacement gives back the init box.
+* ``"pysot"`` (pysot weights, `load_tracker` sets it): pysot's ``SiamRPNTracker`` to float
+  error (pysot decodes the anchors in float32, we in float64). The centre is kept in pixel
+  indices (``x + (w - 1) / 2``, 0.5 px less), crops are `pysot_subwindow` (integer window
+  starting at ``floor(c - (s + 1) / 2 + 0.5)``, i.e. centred 0.5-1.5 px left of / above the
+  target, truncated-mean padding, ``cv2.resize``), the padding is the init frame's ``np.mean``
+  and ``s_x = s_z * (instance / exemplar)`` in pysot's operation order.
+
+Both return ``[cx - w / 2, cy - h / 2, w, h]`` of their own centre (pysot's boxes thus lie 0.5 px
+left of / above the box centred on its state) and clip the centre with `clip_box` to
+``[0, W] x [0, H]`` of their own coordinates (pysot's ``_bbox_clip``). The chosen anchor's
+index is kept in ``_best`` (`SiamMaskTracker` takes its mask there).
 
 The padding colour is the init frame's channel mean, reused on every frame (as pysot).
 """
@@ -28,7 +33,7 @@ import math
 import numpy as np
 import torch
 
-from siamlightning.data.crops import crop_square, image_mean
+from siamlightning.data.crops import crop_square, image_mean, pysot_subwindow
 from siamlightning.models.anchors import score_map_size, tracking_anchors
 from siamlightning.tracking.base import (
     Tracker,
@@ -39,6 +44,7 @@ from siamlightning.tracking.base import (
 )
 
 INPUT_FORMATS = ("bgr255", "rgb255")
+CROP_CONVENTIONS = ("exact", "pysot")
 
 
 def _change(r: np.ndarray) -> np.ndarray:
@@ -85,10 +91,17 @@ class SiamRPNTracker(Tracker):
         precision: str = "fp32",
         channels_last: bool = True,
         device: str = "cpu",
+        crop_convention: str = "exact",
     ) -> None:
         fmt = getattr(net, "input_format", "bgr255")
         if fmt not in INPUT_FORMATS:
             raise ValueError(f"net.input_format must be one of {INPUT_FORMATS}, got {fmt!r}")
+        if crop_convention not in CROP_CONVENTIONS:
+            raise ValueError(
+                f"crop_convention must be one of {CROP_CONVENTIONS}, got {crop_convention!r}"
+            )
+        self.crop_convention = crop_convention
+        self._pysot = crop_convention == "pysot"
         self.device = torch.device(device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net = net.to(self.device, memory_format=self.memory_format).eval()
@@ -105,15 +118,20 @@ class SiamRPNTracker(Tracker):
         self.precision = check_precision(precision)
         self._geometry_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._kernels: object | None = None
-        self.center = np.zeros(2)  # continuous (cx, cy)
+        self.center = np.zeros(2)  # (cx, cy): continuous ("exact") or pixel index ("pysot")
         self.size = np.ones(2)  # (w, h)
         self.pad: tuple[float, float, float] = (0.0, 0.0, 0.0)
+        self._best = -1  # anchor index (a * S * S + y * S + x) the last search chose
 
     # -- building blocks (the benchmark times `_crop` and `_forward` separately) --------------
 
     def _crop(self, image: np.ndarray, size: float, out_size: int) -> torch.Tensor:
         """RGB uint8 image -> (1, 3, out, out) float 0-255 crop, BGR when the net wants it."""
-        crop = crop_square(image, (self.center[0], self.center[1]), size, out_size, self.pad)
+        center = (self.center[0], self.center[1])
+        if self._pysot:
+            crop = pysot_subwindow(image, center, int(size), out_size, self.pad)
+        else:
+            crop = crop_square(image, center, size, out_size, self.pad)
         if self.flip_channels:
             crop = np.ascontiguousarray(crop[..., ::-1])
         t = torch.from_numpy(crop).permute(2, 0, 1).unsqueeze(0).to(self.device).float()
@@ -150,7 +168,10 @@ class SiamRPNTracker(Tracker):
         p = self.context_amount * (w + h)
         s_z = math.sqrt((w + p) * (h + p))
         scale_z = self.exemplar_size / s_z
-        s_x = s_z * instance_size / self.exemplar_size
+        if self._pysot:
+            s_x = s_z * (instance_size / self.exemplar_size)
+        else:
+            s_x = s_z * instance_size / self.exemplar_size
         cls, loc = self._forward(self._crop(image, round(s_x), instance_size))
         anchors, window = self._geometry(instance_size)
         n = anchors.shape[0]
@@ -170,6 +191,7 @@ class SiamRPNTracker(Tracker):
             penalty = np.exp(-(r_c * s_c - 1.0) * self.penalty_k)
             pscore = penalty * score * (1.0 - window_influence) + window * window_influence
         best = int(np.argmax(np.nan_to_num(pscore, nan=-np.inf)))
+        self._best = best
         box = np.array(
             [
                 delta[0, best] * anchors[best, 2] + anchors[best, 0],
@@ -182,15 +204,25 @@ class SiamRPNTracker(Tracker):
 
     # -- public interface --------------------------------------------------------------------
 
+    def box_center(self, box: np.ndarray | list[float]) -> np.ndarray:
+        """(2,) centre of a box (x, y, w, h) in this tracker's convention (see the module doc)."""
+        x, y, w, h = (float(v) for v in box)
+        if self._pysot:
+            return np.array([x + (w - 1) / 2, y + (h - 1) / 2])
+        return np.array([x + w / 2, y + h / 2])
+
     @torch.inference_mode()
     def init(self, image: np.ndarray, box: np.ndarray | list[float]) -> None:
         """Crop the exemplar (side ``round(s_z)``) around ``box`` (x, y, w, h); cache kernels."""
         b = check_init_box(box, image)
-        self.center = np.array([b[0] + b[2] / 2, b[1] + b[3] / 2])
+        self.center = self.box_center(b)
         self.size = b[2:].copy()
         p = self.context_amount * (b[2] + b[3])
         s_z = round(math.sqrt((b[2] + p) * (b[3] + p)))
-        self.pad = image_mean(image)
+        if self._pysot:
+            self.pad = tuple(float(v) for v in np.mean(image, axis=(0, 1)))
+        else:
+            self.pad = image_mean(image)
         z = self._crop(image, max(s_z, 1), self.exemplar_size)
         with precision_context(self.precision, self.device):
             self._kernels = self.net.template(z)

@@ -6,7 +6,8 @@ influence ``lost_window_influence`` (0.001); a score above ``confidence_high`` s
 While not lost, or lost with ``low <= score <= high``, the state moves as in `SiamRPNTracker`.
 
 As in pysot the stored state is not clipped, only the returned box is. Unlike pysot, ``init``
-resets the lost flag (pysot keeps it from the previous sequence).
+resets the lost flag (pysot keeps it from the previous sequence). ``crop_convention`` is
+`SiamRPNTracker`'s ("pysot" for pysot weights: pysot's crops, centre and clipping range).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class SiamRPNLTTracker(SiamRPNTracker):
         precision: str = "fp32",
         channels_last: bool = True,
         device: str = "cpu",
+        crop_convention: str = "exact",
     ) -> None:
         super().__init__(
             net=net,
@@ -52,6 +54,7 @@ class SiamRPNLTTracker(SiamRPNTracker):
             precision=precision,
             channels_last=channels_last,
             device=device,
+            crop_convention=crop_convention,
         )
         if not confidence_low <= confidence_high:
             raise ValueError(f"confidence_low {confidence_low} > confidence_high {confidence_high}")

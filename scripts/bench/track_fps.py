@@ -5,6 +5,8 @@
 
 Like ``../shared/reference-bench/bench_track.py``: an untimed warm-up pass, then ``--runs`` timed
 passes; fps = tracked frames / summed ``track()`` time (frame decoding excluded); median reported.
+``box_diff_px`` (with fp32 and another precision): mean / max over frames of the mean
+|box - box_fp32| over x, y, w, h, from the last timed pass.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
@@ -48,19 +51,29 @@ def main() -> None:
         "cpu": platform.processor(),
         "results": {},
     }
+    last: dict[str, np.ndarray] = {}
     for prec in args.precision:
         tracker = load_tracker(args.ckpt, precision=prec)
         fps_runs = []
         for run in range(args.runs + 1):
             tracker.init(frames[0], seq.boxes[0])
-            total = 0.0
+            total, boxes = 0.0, []
             for f in frames[1:]:
                 t = time.perf_counter()
-                tracker.track(f)
+                res = tracker.track(f)
                 total += time.perf_counter() - t
+                boxes.append(np.asarray(res.box, dtype=np.float64))
             if run > 0:  # run 0 is the warm-up
                 fps_runs.append((len(frames) - 1) / total)
         out["results"][prec] = {"fps": statistics.median(fps_runs), "runs": fps_runs}
+        last[prec] = np.stack(boxes)
+    for prec in args.precision:
+        if prec != "fp32" and "fp32" in last:
+            d = np.abs(last[prec] - last["fp32"]).mean(axis=1)
+            out["results"][prec]["box_diff_px"] = {
+                "mean": round(float(d.mean()), 3),
+                "max": round(float(d.max()), 3),
+            }
     print(json.dumps(out, indent=1))
 
 

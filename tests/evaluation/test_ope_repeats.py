@@ -110,3 +110,29 @@ def test_per_attribute_scores_plots_and_logged_scalars(tmp_path: Path) -> None:
     flat = flat_scalars({"tiny": {"static": rep}})
     assert flat["eval/tiny/static/attr/OCC/success_auc"] == pytest.approx(AUC_A)
     json.dumps(flat)
+
+
+def test_log_reports_sends_plots_and_sequence_tables_to_wandb(tmp_path: Path) -> None:
+    from unittest import mock
+
+    from lightning.pytorch.loggers import WandbLogger
+
+    from siamlightning.evaluation.log_report import log_reports
+
+    idx = _index()
+    results = {s.name: SequenceResult(s.name, np.tile(s.boxes[:1], (len(s), 1)),
+                                      np.zeros(len(s)), s.uid) for s in idx}  # fmt: skip
+    reports = {"tiny": {"static": score_ope(results, idx)}}
+    wandb = mock.create_autospec(WandbLogger, instance=True)
+    plain = mock.Mock()
+    pngs = ope_plots(reports, tmp_path)
+    log_reports([wandb, plain], reports, pngs)
+    for lg in (wandb, plain):
+        (scalars,), _ = lg.log_metrics.call_args
+        assert scalars["eval/tiny/static/success_auc"] == pytest.approx((AUC_A + AUC_B) / 2)
+    assert not plain.log_image.called
+    key, images = wandb.log_image.call_args.args
+    assert key == "eval/plots" and len(images) == len(pngs) == 6
+    key, columns, rows = wandb.log_table.call_args.args
+    assert key == "eval/tiny/static/sequences" and columns[0] == "sequence"
+    assert [r[0] for r in rows] == ["a", "b"] and "success_auc" in columns

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.sources._text import read_lines as _lines
 from siamlightning.data.sources._tolerant import build_sequences
 from siamlightning.data.sources.otb import read_otb_boxes, sorted_frames
 from siamlightning.errors import DataError
@@ -50,18 +51,6 @@ def cache_files(root: str | Path, split: str | None = None, **options: Any) -> l
     if (base / "list.txt").is_file():
         return [base / "list.txt"]
     return [base / (split or "train"), base / (split or "train") / "list.txt"]
-
-
-def _lines(p: Path) -> list[str]:
-    try:
-        lines = p.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
-        raise DataError("file does not exist", path=p) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read file ({exc})", path=p) from None
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return lines
 
 
 def read_label(path: str | Path, n: int) -> np.ndarray:

@@ -48,6 +48,7 @@ import numpy as np
 
 from siamlightning.data.io import read_image
 from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.sources._text import read_lines as _lines
 from siamlightning.data.sources.otb import sorted_frames
 from siamlightning.errors import DataError
 from siamlightning.metrics.regions import parse_region
@@ -133,18 +134,6 @@ def read_regions(path: str | Path) -> tuple[np.ndarray, np.ndarray, set[str]]:
         boxes[k], polys[k], kind = _region(values, {"path": p, "line": k + 1})
         kinds.add(kind)
     return boxes, polys, kinds - {"none"}
-
-
-def _lines(p: Path) -> list[str]:
-    try:
-        lines = p.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
-        raise DataError("file does not exist", path=p) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read file ({exc})", path=p) from None
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return lines
 
 
 def _per_frame(p: Path, n: int, kind: type) -> np.ndarray:

@@ -1,0 +1,24 @@
+"""Reading small annotation text files with errors that name the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from siamlightning.errors import DataError
+
+__all__ = ["read_lines"]
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """A text file's lines (UTF-8, BOM dropped, trailing blank lines removed); `DataError` naming
+    the file when it is missing or unreadable."""
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8-sig").splitlines()
+    except FileNotFoundError:
+        raise DataError("file does not exist", path=p) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read file ({exc})", path=p) from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return lines

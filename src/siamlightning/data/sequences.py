@@ -144,6 +144,13 @@ class Sequence:
     def __len__(self) -> int:
         return len(self.frames)
 
+    def image_size(self) -> tuple[int, int]:
+        """(width, height): ``meta`` width/height when given, else decoded from frame 0."""
+        w, h = self.meta.get("width"), self.meta.get("height")
+        if w is None or h is None:
+            h, w = self.read_frame(0).shape[:2]
+        return int(w), int(h)
+
     @property
     def has_masks(self) -> bool:
         """True when per-frame target masks are available."""

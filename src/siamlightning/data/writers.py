@@ -161,9 +161,7 @@ def _cover(seq: Sequence, absent: np.ndarray) -> np.ndarray:
 
 def _meta_info(seq: Sequence) -> str:
     """GOT-10k ``meta_info.ini`` text for ``seq`` (classes from ``meta`` or ``unknown``)."""
-    w, h = seq.meta.get("width"), seq.meta.get("height")
-    if w is None or h is None:
-        h, w = seq.read_frame(0).shape[:2]
+    w, h = seq.image_size()
     url = seq.meta.get("url", str(seq.frames[0]).rsplit("/", 1)[0])
     keys = ("object_class", "motion_class", "major_class", "root_class", "motion_adverb")
     rows = ["[METAINFO]", f"url: {url}", "begin_frame: 0", f"end_frame: {len(seq) - 1}"]

@@ -168,14 +168,6 @@ def read_trajectory(path: str | Path) -> list[Region]:
     return _as_read(read_regions(p))
 
 
-def _size(seq: Sequence) -> tuple[int, int]:
-    w, h = seq.meta.get("width"), seq.meta.get("height")
-    if w is None or h is None:
-        image = seq.read_frame(0)
-        return image.shape[1], image.shape[0]
-    return int(w), int(h)
-
-
 def _init_box(seq: Sequence, frame: int, region: Region) -> np.ndarray:
     """Init box (4,): a rectangle as is, a 4-point polygon via `vot_init_box`, else its bbox."""
     if isinstance(region, np.ndarray) and region.size in (4, 8):
@@ -303,7 +295,7 @@ def score_vot_multistart_folder(
     sequences: list[AnchorSequence] = []
     per_seq: dict[str, dict[str, float]] = {}
     for seq in index:
-        gt, size = groundtruth_regions(seq), _size(seq)
+        gt, size = groundtruth_regions(seq), seq.image_size()
         empty = np.array([region_is_empty(r) for r in gt], dtype=bool)
         overlaps, empties = [], []
         for anchor, reverse in sequence_anchors(seq):

@@ -18,14 +18,6 @@ def _groundtruth(seq: Sequence) -> list[np.ndarray]:
     return [np.asarray(r, dtype=np.float64) for r in regions]
 
 
-def _size(seq: Sequence) -> tuple[int, int]:
-    w, h = seq.meta.get("width"), seq.meta.get("height")
-    if w is None or h is None:
-        image = seq.read_frame(0)
-        return image.shape[1], image.shape[0]
-    return int(w), int(h)
-
-
 def score_vot_folder(
     folder: str | Path,
     index: SequenceIndex,
@@ -46,7 +38,7 @@ def score_vot_folder(
         run_dir = base / seq.name
         if not run_dir.is_dir():
             raise DataError(f"no trajectories for sequence {seq.name!r}", path=run_dir)
-        gt, size = _groundtruth(seq), _size(seq)
+        gt, size = _groundtruth(seq), seq.image_size()
         o, c = read_runs(run_dir, gt, size, purpose="eao", variant=variant)
         oa, ca = read_runs(run_dir, gt, size, purpose="ar", variant=variant)
         eao_o.append(o)

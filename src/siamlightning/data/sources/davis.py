@@ -36,6 +36,7 @@ import numpy as np
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources._palette import LabelStats, list_frames, scan_pngs
+from siamlightning.data.sources._text import read_lines
 from siamlightning.errors import DataError
 
 __all__ = ["VERSION", "load", "read_split"]
@@ -52,10 +53,7 @@ def read_split(root: str | Path, year: int, split: str, resolution: str = "480p"
     lst = next((p for p in tried if p.is_file()), None)
     if lst is None:
         raise DataError(f"no split file: expected {' or '.join(map(str, tried))}", path=base)
-    try:
-        lines = lst.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read split file ({exc})", path=lst) from None
+    lines = read_lines(lst, "split file")
     names: list[str] = []
     for line in lines:
         s = line.strip()

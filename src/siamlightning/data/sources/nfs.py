@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.sources._text import read_lines
 from siamlightning.data.sources.otb import read_otb_boxes, sorted_frames
 from siamlightning.errors import DataError
 
@@ -36,14 +37,7 @@ _SPLITS = {None: None, "test": None, "nfs30": 30, "nfs240": 240}
 def read_nfs_annotation(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """Raw NfS file -> boxes (N, 4) ``x, y, w, h``, lost (N,) bool, occluded (N,) bool, label."""
     p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8-sig").splitlines()
-    except FileNotFoundError:
-        raise DataError("annotation file does not exist", path=p) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read annotation file ({exc})", path=p) from None
-    while lines and not lines[-1].strip():
-        lines.pop()
+    lines = read_lines(p, "annotation file")
     rows = np.zeros((len(lines), 6))
     label = ""
     for k, line in enumerate(lines):

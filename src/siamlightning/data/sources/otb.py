@@ -31,6 +31,7 @@ import numpy as np
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources._otb_attributes import otb_attributes
+from siamlightning.data.sources._text import read_lines
 from siamlightning.errors import DataError
 
 __all__ = ["IMAGE_SUFFIXES", "OTB_FRAME_RANGES", "load", "read_otb_boxes", "sorted_frames"]
@@ -83,15 +84,7 @@ BENCHMARK_LISTS = {"otb2013": OTB2013, "otb50": OTB50, "otb100": OTB100}
 def read_otb_boxes(path: str | Path) -> np.ndarray:
     """Parse an OTB annotation file into (N, 4) float64 ``x, y, w, h``; errors name the line."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError("annotation file does not exist", path=p) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read annotation file ({exc})", path=p) from None
-    lines = text.splitlines()
-    while lines and not lines[-1].strip():
-        lines.pop()
+    lines = read_lines(p, "annotation file")
     boxes = np.empty((len(lines), 4), np.float64)
     for k, line in enumerate(lines):
         s = line.strip()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Mapping
 from collections.abc import Sequence as SeqLike
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ __all__ = [
     "LabelStats",
     "label_stats",
     "list_frames",
+    "object_track",
     "read_object_mask",
     "read_palette_png",
     "scan_pngs",
@@ -89,6 +91,24 @@ class LabelStats:
         if k < len(self.ids) and self.ids[k] == object_id:
             return self.boxes[k], int(self.counts[k])
         return _NAN_BOX, 0
+
+
+def object_track(
+    stats: Mapping[int, LabelStats],
+    frame_ids: SeqLike[int],
+    object_id: int,
+    min_pixels: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One object over ``frame_ids`` -> boxes (N, 4) (NaN where a frame has no PNG in ``stats``
+    or fewer than ``min_pixels`` pixels of the object) and pixel counts (N,) int64."""
+    boxes = np.full((len(frame_ids), 4), np.nan)
+    pixels = np.zeros(len(frame_ids), np.int64)
+    for k, f in enumerate(frame_ids):
+        if f in stats:
+            box, pixels[k] = stats[f].lookup(object_id)
+            if pixels[k] >= min_pixels:
+                boxes[k] = box
+    return boxes, pixels
 
 
 def label_stats(labels: np.ndarray, *, merge: bool = False) -> LabelStats:

@@ -32,10 +32,8 @@ from collections.abc import Sequence as SeqLike
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from siamlightning.data.sequences import Sequence, SequenceIndex
-from siamlightning.data.sources._palette import LabelStats, list_frames, scan_pngs
+from siamlightning.data.sources._palette import LabelStats, list_frames, object_track, scan_pngs
 from siamlightning.data.sources._text import read_lines
 from siamlightning.errors import DataError
 
@@ -85,13 +83,7 @@ def _sequences(
     shape = next(iter(stats.values())).shape if stats else (0, 0)
     out = []
     for oid in _objects(list(stats.values()), year == 2016):
-        boxes = np.full((len(fids), 4), np.nan)
-        pixels = np.zeros(len(fids), np.int64)
-        for k, f in enumerate(fids):
-            if f in stats:
-                box, pixels[k] = stats[f].lookup(oid)
-                if pixels[k] >= min_pixels:
-                    boxes[k] = box
+        boxes, pixels = object_track(stats, fids, oid, min_pixels)
         meta: dict[str, Any] = {
             "sequence": name,
             "object_id": oid,

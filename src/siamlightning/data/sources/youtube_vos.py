@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
-from siamlightning.data.sources._palette import LabelStats, list_frames, scan_pngs
+from siamlightning.data.sources._palette import LabelStats, list_frames, object_track, scan_pngs
 from siamlightning.errors import DataError
 
 __all__ = ["VERSION", "load", "read_meta"]
@@ -132,14 +132,8 @@ def _sequences(
             fids = list(jpgs) if all_frames else ann
         if not fids:
             continue
-        boxes = np.full((len(fids), 4), np.nan)
-        pixels = np.zeros(len(fids), np.int64)
         has = set(ann)
-        for k, f in enumerate(fids):
-            if f in has:
-                box, pixels[k] = stats[f].lookup(oid)
-                if pixels[k] >= min_pixels:
-                    boxes[k] = box
+        boxes, pixels = object_track({f: stats[f] for f in has}, fids, oid, min_pixels)
         meta: dict[str, Any] = {
             "video": vid,
             "object_id": oid,

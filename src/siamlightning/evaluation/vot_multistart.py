@@ -33,6 +33,7 @@ from tqdm import tqdm
 from siamlightning.data.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources.vot import vot_init_box
 from siamlightning.errors import DataError
+from siamlightning.evaluation.vot_score import runs_dir
 from siamlightning.metrics.raster import raster_overlaps
 from siamlightning.metrics.regions import (
     INIT,
@@ -281,11 +282,7 @@ def score_vot_multistart_folder(
     grace: int = 10,
 ) -> dict[str, Any]:
     """EAO, accuracy and robustness of the anchor runs under ``folder`` (or its ``baseline/``)."""
-    base = Path(folder)
-    if (base / "baseline").is_dir():
-        base = base / "baseline"
-    if not base.is_dir():
-        raise FileNotFoundError(f"VOT results folder {base} does not exist")
+    base = runs_dir(folder)
     key = int(str(year).lower().removeprefix("vot"))
     if interval is None and key not in ANCHOR_EAO_INTERVALS:
         raise ValueError(

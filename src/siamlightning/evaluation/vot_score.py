@@ -18,6 +18,17 @@ def _groundtruth(seq: Sequence) -> list[np.ndarray]:
     return [np.asarray(r, dtype=np.float64) for r in regions]
 
 
+def runs_dir(folder: str | Path) -> Path:
+    """The folder of per-sequence run folders: ``folder/baseline`` when present, else ``folder``;
+    FileNotFoundError when it does not exist."""
+    base = Path(folder)
+    if (base / "baseline").is_dir():
+        base = base / "baseline"
+    if not base.is_dir():
+        raise FileNotFoundError(f"VOT results folder {base} does not exist")
+    return base
+
+
 def score_vot_folder(
     folder: str | Path,
     index: SequenceIndex,
@@ -27,11 +38,7 @@ def score_vot_folder(
     interval: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """EAO, accuracy and robustness of the trajectories under ``folder`` (or its ``baseline/``)."""
-    base = Path(folder)
-    if (base / "baseline").is_dir():
-        base = base / "baseline"
-    if not base.is_dir():
-        raise FileNotFoundError(f"VOT results folder {base} does not exist")
+    base = runs_dir(folder)
     eao_o, eao_c, ar_o, ar_c = [], [], [], []
     per_seq: dict[str, dict[str, float]] = {}
     for seq in index:

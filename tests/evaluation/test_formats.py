@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from siamlightning.data import open_dataset
+from siamlightning.errors import DataError
 from siamlightning.evaluation.formats import (
     detect_layout,
     find_result_file,
@@ -42,7 +43,8 @@ def test_pysot_two_target_naming(tmp_path):
 
 
 def test_missing_file_lists_what_was_tried(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"Basketball.*tried Basketball\.txt"):
+    (tmp_path / "Bolt.txt").write_text("1,2,3,4\n")
+    with pytest.raises(DataError, match=r"Basketball.*tried Basketball\.txt"):
         find_result_file(tmp_path, "Basketball")
 
 

@@ -8,7 +8,8 @@ OPE-style layouts all hold one ``x,y,w,h`` line per frame; they differ in where 
 | ``got10k`` | ``<dir>/s/s_00k.txt`` and ``<dir>/s/s_time.txt`` |
 | ``vot`` (reset-based, box trajectories) | ``<dir>/baseline/s/s_00k.txt`` |
 
-pysot writes OTB's two-target sequences as ``jogging_1.txt``; `find_result_file` accepts that.
+A sequence's file is found whatever its case and ``-``/``_`` spelling (pysot writes OTB's
+``Jogging-1`` as ``jogging_1.txt``): see `siamlightning.evaluation.result_folder`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from siamlightning.data.sequences import SequenceIndex
+from siamlightning.evaluation.result_folder import ResultFolder, check_results_folder
 from siamlightning.evaluation.results import (
     SequenceResult,
     read_ope_result,
@@ -45,14 +47,9 @@ def candidates(folder: Path, name: str, run: int = 1) -> list[Path]:
 
 
 def find_result_file(folder: str | Path, name: str, run: int = 1) -> Path:
-    """The result file of sequence ``name`` in any known layout; FileNotFoundError listing tries."""
-    folder = Path(folder)
-    tried = candidates(folder, name, run)
-    for p in tried:
-        if p.is_file():
-            return p
-    listing = ", ".join(str(p.relative_to(folder)) for p in tried)
-    raise FileNotFoundError(f"no result file for sequence {name!r} in {folder} (tried {listing})")
+    """The result file of sequence ``name`` in any known layout, whatever its case and ``-``/``_``
+    spelling; `DataError` when the folder is missing or empty, or the file is missing or twice."""
+    return ResultFolder(check_results_folder(folder)).file(name, run)
 
 
 def detect_layout(folder: str | Path) -> str:
@@ -105,6 +102,7 @@ def write_trackingnet_submission(folder: str | Path, results: Mapping[str, np.nd
 
 
 def _times_file(box: Path, name: str) -> Path | None:
+    """``name``: the sequence as the box file spells it (its stem, or its run folder's name)."""
     for p in (box.parent / "times" / f"{name}_time.txt", box.parent / f"{name}_time.txt"):
         if p.is_file():
             return p
@@ -120,16 +118,18 @@ def read_results(
     ``_003``... next to ``<seq>_001.txt``, as GOT-10k's toolkit writes them) are read too, up to
     the first missing number, into `SequenceResult.repeats`: scoring pools them like the toolkit.
     """
+    listing = ResultFolder(check_results_folder(folder))
     out: dict[str, SequenceResult] = {}
     for seq in index:
-        box = find_result_file(folder, seq.name, run)
+        box = listing.file(seq.name, run)
         boxes = read_ope_result(box, expected_len=len(seq))
-        tf = _times_file(box, seq.name)
+        nested = box.parent != listing.folder
+        tf = _times_file(box, box.parent.name if nested else box.stem)
         times = read_times(tf, expected_len=len(seq)) if tf else np.full(len(seq), np.nan)
         more: list[np.ndarray] = []
-        if repeats and run == 1 and box.name == f"{seq.name}_001.txt":
-            k = 2
-            while (nxt := box.with_name(f"{seq.name}_{k:03d}.txt")).is_file():
+        if repeats and run == 1 and nested:
+            numbered, k = listing.runs(seq.name), 2
+            while (nxt := numbered.get(k)) is not None:
                 more.append(read_ope_result(nxt, expected_len=len(seq)))
                 k += 1
         out[seq.name] = SequenceResult(

@@ -33,7 +33,8 @@ from tqdm import tqdm
 from siamlightning.data.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources.vot import vot_init_box
 from siamlightning.errors import DataError
-from siamlightning.evaluation.vot_score import runs_dir
+from siamlightning.evaluation.result_folder import ResultFolder
+from siamlightning.evaluation.vot_score import runs_dir, sequence_runs_dir
 from siamlightning.metrics.raster import raster_overlaps
 from siamlightning.metrics.regions import (
     INIT,
@@ -282,7 +283,7 @@ def score_vot_multistart_folder(
     grace: int = 10,
 ) -> dict[str, Any]:
     """EAO, accuracy and robustness of the anchor runs under ``folder`` (or its ``baseline/``)."""
-    base = runs_dir(folder)
+    listing = ResultFolder(runs_dir(folder))
     key = int(str(year).lower().removeprefix("vot"))
     if interval is None and key not in ANCHOR_EAO_INTERVALS:
         raise ValueError(
@@ -295,9 +296,10 @@ def score_vot_multistart_folder(
         gt, size = groundtruth_regions(seq), seq.image_size()
         empty = np.array([region_is_empty(r) for r in gt], dtype=bool)
         overlaps, empties = [], []
+        run_dir = sequence_runs_dir(listing, seq.name)
         for anchor, reverse in sequence_anchors(seq):
             frames = _frames(anchor, reverse, len(seq))
-            traj = _trajectory(base / seq.name, f"{seq.name}_{anchor:08d}", frames.size)
+            traj = _trajectory(run_dir, f"{run_dir.name}_{anchor:08d}", frames.size)
             overlaps.append(raster_overlaps(traj, [gt[f] for f in frames], size))
             empties.append(empty[frames])
         one = AnchorSequence(overlaps, len(seq), empties)

@@ -9,6 +9,7 @@ import numpy as np
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
+from siamlightning.evaluation.result_folder import ResultFolder, check_results_folder
 from siamlightning.metrics.vot import ar_summary, read_runs
 from siamlightning.metrics.vot_eao import eao_curve, eao_interval, eao_score
 
@@ -20,13 +21,18 @@ def _groundtruth(seq: Sequence) -> list[np.ndarray]:
 
 def runs_dir(folder: str | Path) -> Path:
     """The folder of per-sequence run folders: ``folder/baseline`` when present, else ``folder``;
-    FileNotFoundError when it does not exist."""
-    base = Path(folder)
-    if (base / "baseline").is_dir():
-        base = base / "baseline"
-    if not base.is_dir():
-        raise FileNotFoundError(f"VOT results folder {base} does not exist")
-    return base
+    `DataError` when ``folder`` does not exist or is empty."""
+    base = check_results_folder(folder)
+    return base / "baseline" if (base / "baseline").is_dir() else base
+
+
+def sequence_runs_dir(listing: ResultFolder, name: str) -> Path:
+    """``<runs_dir>/<name>`` (``listing`` of the `runs_dir`) whatever the case and ``-``/``_``
+    spelling of its folder name; `DataError` when missing or present twice."""
+    found = listing.sequence_dir(name, parents=("",))
+    if found is None:
+        raise DataError(f"no trajectories for sequence {name!r}", path=listing.folder / name)
+    return found
 
 
 def score_vot_folder(
@@ -38,13 +44,11 @@ def score_vot_folder(
     interval: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """EAO, accuracy and robustness of the trajectories under ``folder`` (or its ``baseline/``)."""
-    base = runs_dir(folder)
+    listing = ResultFolder(runs_dir(folder))
     eao_o, eao_c, ar_o, ar_c = [], [], [], []
     per_seq: dict[str, dict[str, float]] = {}
     for seq in index:
-        run_dir = base / seq.name
-        if not run_dir.is_dir():
-            raise DataError(f"no trajectories for sequence {seq.name!r}", path=run_dir)
+        run_dir = sequence_runs_dir(listing, seq.name)
         gt, size = _groundtruth(seq), seq.image_size()
         o, c = read_runs(run_dir, gt, size, purpose="eao", variant=variant)
         oa, ca = read_runs(run_dir, gt, size, purpose="ar", variant=variant)

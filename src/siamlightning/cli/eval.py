@@ -24,6 +24,7 @@ import torch.distributed as dist  # noqa: E402
 from hydra.utils import get_original_cwd  # noqa: E402
 from omegaconf import DictConfig, ListConfig, OmegaConf  # noqa: E402
 
+from siamlightning.errors import DataError  # noqa: E402
 from siamlightning.evaluation.compare import compare, open_benchmark  # noqa: E402
 from siamlightning.evaluation.formats import (  # noqa: E402
     read_results,
@@ -32,7 +33,11 @@ from siamlightning.evaluation.formats import (  # noqa: E402
 from siamlightning.evaluation.log_report import log_reports  # noqa: E402
 from siamlightning.evaluation.ope import score_ope  # noqa: E402
 from siamlightning.evaluation.plots import ar_plot, eao_plot, ope_plots  # noqa: E402
-from siamlightning.evaluation.report import format_table, write_metrics_json  # noqa: E402
+from siamlightning.evaluation.report import (  # noqa: E402
+    folder_labels,
+    format_table,
+    write_metrics_json,
+)
 from siamlightning.evaluation.vot import run_vot  # noqa: E402
 from siamlightning.evaluation.vot_multistart import (  # noqa: E402
     run_vot_multistart,
@@ -144,6 +149,39 @@ def _export_layout(trajectories: dict[str, Any], bench: dict[str, Any], folder: 
         print(f"{bench['name']}: ground truth is withheld; submit the results in {folder}")
 
 
+def _print_table(reports: dict[str, Any], failed: dict[str, str], bench_name: str) -> None:
+    """The console table; a folder that could not be scored is a row with its reason."""
+    rows = {
+        f"{b}/{t}": {k: r["overall"].get(k, r.get(k)) for k in COLUMNS}
+        for b, bt in reports.items()
+        for t, r in bt.items()
+    }
+    used = [c for c in COLUMNS if any(row.get(c) is not None for row in rows.values())]
+    if failed:
+        rows = {k: {**v, "status": "ok"} for k, v in rows.items()}
+        rows.update(
+            {f"{bench_name}/{t}": {"status": f"FAILED: {why}"} for t, why in failed.items()}
+        )
+        used.append("status")
+    print(format_table(rows, columns=used), flush=True)
+
+
+def _score_folders(
+    folders: list[Path], labels: list[str], index: Any, bench: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Score each folder -> ({label: report}, {label: reason}); one bad folder hides no other."""
+    by_tracker, failed = {}, {}
+    for label, folder in zip(labels, folders):
+        try:
+            by_tracker[label] = _score(folder, index, bench)
+        except (DataError, FileNotFoundError) as exc:
+            if len(folders) == 1:
+                raise
+            log.error("%s (%s) not scored: %s", label, folder, exc)
+            failed[label] = str(exc)
+    return by_tracker, failed
+
+
 def _report(reports: dict[str, Any], bench: dict[str, Any], out_dir: Path) -> list[Path]:
     write_metrics_json(out_dir / "metrics.json", reports)
     pngs = ope_plots(reports, out_dir / "plots")
@@ -167,13 +205,6 @@ def _report(reports: dict[str, Any], bench: dict[str, Any], out_dir: Path) -> li
             for t, r in by_t.items()
         }
         pngs.append(ar_plot(ar, out_dir / "plots" / f"{bench['name']}_ar.png", title=bench["name"]))
-    rows = {
-        f"{b}/{t}": {k: r["overall"].get(k, r.get(k)) for k in COLUMNS}
-        for b, bt in reports.items()
-        for t, r in bt.items()
-    }
-    used = [c for c in COLUMNS if any(row.get(c) is not None for row in rows.values())]
-    print(format_table(rows, columns=used), flush=True)
     return pngs
 
 
@@ -202,19 +233,26 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if cfg.results is not None:
         if bench.get("gt_withheld"):
             raise ValueError(f"{bench['name']}: ground truth is withheld; score on its server")
-        folders = cfg.results if isinstance(cfg.results, ListConfig) else [cfg.results]
-        by_tracker = {}
-        for f in folders:
-            folder = _abs(str(f), base)
-            label = cfg.name if (cfg.name and len(folders) == 1) else folder.name
-            by_tracker[label] = _score(folder, index, bench)
+        given = cfg.results if isinstance(cfg.results, ListConfig) else [cfg.results]
+        folders = [_abs(str(f), base) for f in given]
+        labels = [cfg.name] if (cfg.name and len(folders) == 1) else folder_labels(folders)
+        by_tracker, failed = _score_folders(folders, labels, index, bench)
     elif cfg.ckpt is not None:
-        by_tracker = _track(cfg, bench, index, out_dir)
+        by_tracker, failed = _track(cfg, bench, index, out_dir), {}
     else:
         raise ValueError("give ckpt=<checkpoint> or results=<folder of result files>")
     reports = {bench["name"]: by_tracker} if by_tracker else {}
+    pngs = _report(reports, bench, out_dir) if reports else []
+    if reports or failed:
+        _print_table(reports, failed, bench["name"])
     if reports:
-        _log(cfg, reports, _report(reports, bench, out_dir))
+        _log(cfg, reports, pngs)
+    if failed:
+        why = "; ".join(f"{t}: {m}" for t, m in failed.items())
+        rest = f"the others are in {out_dir / 'metrics.json'}" if reports else "none could"
+        raise DataError(
+            f"{len(failed)} of {len(folders)} result folders could not be scored ({rest}): {why}"
+        )
     return reports
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["format_table", "to_jsonable", "write_metrics_json"]
+__all__ = ["folder_labels", "format_table", "to_jsonable", "write_metrics_json"]
 
 DEFAULT_COLUMNS = ("success_auc", "precision_20", "fps")
 
@@ -78,3 +78,23 @@ def format_table(
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(header), rule, *(line(r) for r in body)])
+
+
+def folder_labels(folders: Sequence[str | Path]) -> list[str]:
+    """Distinct table labels of result folders: each one's shortest path suffix that no other
+    folder shares (``runs/a/res``, ``runs/b/res`` -> ``a/res``, ``b/res``); a folder given twice
+    gets `` (2)``."""
+    parts = [Path(f).parts for f in folders]
+    labels = []
+    for i, p in enumerate(parts):
+        others = [q for j, q in enumerate(parts) if j != i and q != p]
+        k = 1
+        while k < len(p) and any(q[-k:] == p[-k:] for q in others):
+            k += 1
+        labels.append(Path(*p[-k:]).as_posix() if p else str(folders[i]))
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        seen[label] = seen.get(label, 0) + 1
+        if seen[label] > 1:
+            labels[i] = f"{label} ({seen[label]})"
+    return labels

@@ -73,27 +73,22 @@ def write(cfg: DictConfig, base: Path) -> Path:
 
 
 def check(cfg: DictConfig, base: Path) -> Any:
-    """Validate ``dataset`` read afresh from ``root`` (no cache); print and save the report."""
-    from siamlightning.data.check import CheckReport, Problem, check_dataset
+    """Validate ``dataset`` read afresh from ``root`` (no cache): every reader problem (each
+    with file:line), the sequences a tolerant load skips, then every frame and box of the
+    sequences that load; print and save the report."""
+    from siamlightning.data.check import check_source
 
-    try:
-        index = open_dataset(
-            cfg.dataset, _abs(cfg.root, base), cfg.split, cache=False, **_options(cfg)
-        )
-    except DataError as exc:
-        report = CheckReport(cfg.dataset, max_examples=cfg.max_examples)
-        msg, where = str(exc), f"{exc.path}:{exc.line}: " if exc.line else f"{exc.path}: "
-        msg = msg[len(where) :] if exc.path and msg.startswith(where) else msg
-        report.add(Problem("load_error", msg, exc.path, exc.line))
-    else:
-        workers = cfg.workers if cfg.workers is not None else min(8, os.cpu_count() or 1)
-        report = check_dataset(
-            index,
-            workers=workers,
-            decode=cfg.decode,
-            progress=cfg.progress,
-            max_examples=cfg.max_examples,
-        )
+    workers = cfg.workers if cfg.workers is not None else min(8, os.cpu_count() or 1)
+    report = check_source(
+        cfg.dataset,
+        _abs(cfg.root, base),
+        cfg.split,
+        options=_options(cfg),
+        workers=workers,
+        decode=cfg.decode,
+        progress=cfg.progress,
+        max_examples=cfg.max_examples,
+    )
     print("\n".join(report.lines()), flush=True)
     path = _abs(cfg.report, base)
     if path is not None:

@@ -3,6 +3,8 @@
 Frames are read (and decoded, unless ``decode=False``) by a thread pool; OpenCV releases the GIL
 while decoding. Each problem kind is counted and its first examples kept with the file (and the
 annotation line for box problems: row ``i + 1`` of a one-row-per-frame ``.txt`` annotation).
+`check_source` reads the dataset first so that every reader problem is reported too (see
+`siamlightning.data.sources._tolerant.collect_problems`), each with its file and line.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -19,12 +22,13 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.sources._tolerant import collect_problems
 from siamlightning.errors import DataError
 
-__all__ = ["PROBLEMS", "CheckReport", "Problem", "check_dataset"]
+__all__ = ["PROBLEMS", "CheckReport", "Problem", "check_dataset", "check_source"]
 
 PROBLEMS: dict[str, str] = {
-    "load_error": "the reader rejected the dataset (e.g. annotation rows vs frames)",
+    "load_error": "the reader rejects a sequence (a tolerant load skips it) or the dataset",
     "empty_sequence": "a sequence without frames",
     "missing_frame": "frame file does not exist",
     "unreadable_frame": "frame file is empty or cannot be decoded",
@@ -47,6 +51,13 @@ class Problem:
     sequence: str | None = None
     frame: int | None = None
 
+    @classmethod
+    def from_error(cls, kind: str, error: DataError) -> Problem:
+        """The problem a reader's `DataError` describes (its message without the file prefix)."""
+        msg, path, line = str(error), error.path, error.line
+        where = f"{path}:{line}: " if line else f"{path}: "
+        return cls(kind, msg[len(where) :] if path and msg.startswith(where) else msg, path, line)
+
     def __str__(self) -> str:
         out = self.message
         if self.path is not None:
@@ -67,6 +78,7 @@ class CheckReport:
     frames: int = 0
     absent: int = 0
     unannotated: int = 0
+    skipped: int = 0
     seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PROBLEMS, 0))
     examples: dict[str, list[Problem]] = field(default_factory=dict)
@@ -101,7 +113,8 @@ class CheckReport:
         out = [
             f"{self.dataset}: {self.sequences} sequences, {self.frames} frames, {self.absent} "
             f"absent, {c['bad_box']} zero/negative boxes, "
-            f"{c['unreadable_frame'] + c['missing_frame']} unreadable frames"
+            f"{c['unreadable_frame'] + c['missing_frame']} unreadable frames, "
+            f"{self.skipped} sequences a tolerant load skips"
         ]
         for kind, n in c.items():
             if n:
@@ -221,4 +234,36 @@ def check_dataset(
             merge(fut.result(), n)
     bar.close()
     report.seconds = time.perf_counter() - t0
+    return report
+
+
+def check_source(
+    name: str,
+    root: str | Path | None,
+    split: str | None = None,
+    *,
+    options: dict[str, Any] | None = None,
+    **kw: Any,
+) -> CheckReport:
+    """Read dataset ``name`` afresh (no cache) and `check_dataset` what loads; every problem
+    the reader met is reported too (``load_error``: dataset-level ones first) and ``skipped``
+    counts the sequences a tolerant (``strict=False``) load leaves out. ``kw``: as
+    `check_dataset`."""
+    from siamlightning.data import open_dataset
+
+    index: SequenceIndex | None = None
+    with collect_problems() as found:
+        try:
+            index = open_dataset(name, root, split, cache=False, **(options or {}))
+        except DataError as exc:
+            found.dataset.append(exc)
+        except FileNotFoundError:  # open_dataset: the root folder itself is missing
+            found.dataset.append(DataError(f"{name} root folder does not exist", path=root))
+    if index is not None:
+        report = check_dataset(index, **kw)
+    else:
+        report = CheckReport(name, max_examples=kw.get("max_examples", 20))
+    for exc in found.dataset + found.skipped:
+        report.add(Problem.from_error("load_error", exc))
+    report.skipped = len(found.skipped)
     return report

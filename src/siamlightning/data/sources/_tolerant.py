@@ -4,28 +4,69 @@ A training mix should not lose a whole dataset to one broken annotation file: wi
 ``strict=False`` a reader builds every sequence through `build_sequences`, which drops the ones
 whose files raise `DataError` and warns once with the count and the first few ``file:line``
 messages. Evaluation keeps ``strict=True`` (the default): a benchmark must not silently shrink.
+
+``siamlightning-prep check`` loads inside `collect_problems`: every reader then records each
+sequence's `DataError` (the sequences a tolerant load skips) and each dataset-level one it can
+step past (`tolerate`: e.g. a ``list.txt`` line naming a missing folder), and goes on, so one
+run reports every problem of a dataset.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from siamlightning.data.sequences import Sequence
 from siamlightning.errors import DataError
 
-__all__ = ["build_sequences"]
+__all__ = ["LoadProblems", "build_sequences", "collect_problems", "tolerate"]
 
 T = TypeVar("T")
+
+
+@dataclass
+class LoadProblems:
+    """What a load inside `collect_problems` stepped past."""
+
+    skipped: list[DataError] = field(default_factory=list)  # one per sequence left out
+    dataset: list[DataError] = field(default_factory=list)  # list/root-level problems
+
+
+_COLLECT: ContextVar[LoadProblems | None] = ContextVar("siamlightning_load_problems", default=None)
+
+
+@contextmanager
+def collect_problems() -> Iterator[LoadProblems]:
+    """Within: readers record `DataError`s in the yielded `LoadProblems` and go on."""
+    found = LoadProblems()
+    token = _COLLECT.set(found)
+    try:
+        yield found
+    finally:
+        _COLLECT.reset(token)
+
+
+def tolerate(error: DataError) -> None:
+    """Record a dataset-level ``error`` inside `collect_problems` (the caller steps past
+    it); raise it otherwise."""
+    found = _COLLECT.get()
+    if found is None:
+        raise error
+    found.dataset.append(error)
 
 
 def build_sequences(
     items: Iterable[T], build: Callable[[T], Sequence], *, strict: bool, source: str
 ) -> list[Sequence]:
     """``[build(item) for item in items]``; with ``strict=False`` a `DataError` drops that item
-    (one warning per call: count and first 3 messages, each naming its file and line)."""
-    if strict:
+    (one warning per call: count and first 3 messages, each naming its file and line); inside
+    `collect_problems` every such error is recorded there instead, whatever ``strict``."""
+    found = _COLLECT.get()
+    if strict and found is None:
         return [build(item) for item in items]
     out: list[Sequence] = []
     errors: list[str] = []
@@ -34,7 +75,9 @@ def build_sequences(
             out.append(build(item))
         except DataError as exc:
             errors.append(str(exc))
-    if errors:
+            if found is not None:
+                found.skipped.append(exc)
+    if errors and found is None:
         first = "; ".join(errors[:3])
         warnings.warn(
             f"{source}: skipped {len(errors)} sequence(s) with unreadable annotations "

@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.sources._frames import check_contiguous
 from siamlightning.data.sources._text import read_lines as _lines
-from siamlightning.data.sources._tolerant import build_sequences
+from siamlightning.data.sources._tolerant import build_sequences, tolerate
 from siamlightning.data.sources.otb import read_otb_boxes, sorted_frames
 from siamlightning.errors import DataError
 
@@ -93,12 +94,16 @@ def read_meta_info(path: str | Path) -> dict[str, Any]:
 
 
 def _frames(folder: Path, n_lines: int) -> list[Path]:
-    """``00000001.jpg``.. built from the line count when the files bear it out, else listed."""
+    """``00000001.jpg``.. built from the line count when the files bear it out (names, not
+    positions: a file missing inside stays a missing frame), else listed (a gap in the
+    numbering is then a `DataError`: listed frames pair with lines by position)."""
     built = [folder / f"{i:08d}.jpg" for i in range(1, n_lines + 1)]
     if n_lines > 1 and built[0].is_file() and built[-1].is_file():
         if not (folder / f"{n_lines + 1:08d}.jpg").exists():
             return built  # 3 stats instead of listing thousands of folders
-    return sorted_frames(folder)
+    frames = sorted_frames(folder)
+    check_contiguous(frames, folder=folder, first=1)
+    return frames
 
 
 def _sequence(folder: Path) -> Sequence:
@@ -178,11 +183,13 @@ def load(
             f"not a GOT-10k root: {lst} does not exist (expected <root>/<split>/list.txt)",
             path=base,
         )
-    names = [s.strip() for s in _lines(lst)]
-    for k, s in enumerate(names):
+    names = []
+    for k, s in enumerate(s.strip() for s in _lines(lst)):
         if s and not (split_dir / s).is_dir():
-            raise DataError(f"sequence folder {split_dir / s} does not exist", path=lst, line=k + 1)
-    names = [s for s in names if s]
+            msg = f"sequence folder {split_dir / s} does not exist"
+            tolerate(DataError(msg, path=lst, line=k + 1))
+        elif s:
+            names.append(s)
     if sequences is not None:
         wanted = [sequences] if isinstance(sequences, str) else list(sequences)
         missing = [w for w in wanted if w not in names]

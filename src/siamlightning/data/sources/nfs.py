@@ -25,7 +25,9 @@ from typing import Any
 import numpy as np
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.sources._frames import check_contiguous
 from siamlightning.data.sources._text import read_lines
+from siamlightning.data.sources._tolerant import build_sequences
 from siamlightning.data.sources.otb import read_otb_boxes, sorted_frames
 from siamlightning.errors import DataError
 
@@ -61,6 +63,7 @@ def read_nfs_annotation(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.nd
 def _raw(ann: Path, fps: int) -> Sequence:
     name = ann.stem
     frames = sorted_frames(ann.parent / name)
+    check_contiguous(frames, folder=ann.parent / name)
     boxes, lost, occluded, label = read_nfs_annotation(ann)
     meta: dict[str, Any] = {"annotation_file": str(ann), "folder": str(ann.parent), "fps": fps}
     n_rows, n = len(boxes), len(frames)
@@ -90,6 +93,7 @@ def _repackaged(base: Path, ann: Path) -> Sequence:
             f"{base / 'sequences' / name}",
             path=ann,
         )
+    check_contiguous(frames[: len(boxes)], folder=base / "sequences" / name)
     meta = {"annotation_file": str(ann), "folder": str(base / "sequences" / name), "fps": 30}
     return Sequence(name, [str(f) for f in frames[: len(boxes)]], boxes, meta=meta)
 
@@ -138,5 +142,9 @@ def load(
         missing = [n for n in names if n not in anns]
         if missing:
             raise DataError(f"no sequence(s) {missing}; available: {sorted(anns)}", path=base)
-    seqs = [_repackaged(base, anns[n]) if repackaged else _raw(anns[n], rate) for n in names]
+
+    def build(n: str) -> Sequence:
+        return _repackaged(base, anns[n]) if repackaged else _raw(anns[n], rate)
+
+    seqs = build_sequences(names, build, strict=True, source="nfs")
     return SequenceIndex(seqs, name="nfs", root=str(base))

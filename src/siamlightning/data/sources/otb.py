@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import warnings
 from collections.abc import Mapping
@@ -30,8 +31,10 @@ from typing import Any
 import numpy as np
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.sources._frames import check_contiguous, frame_number
 from siamlightning.data.sources._otb_attributes import otb_attributes
 from siamlightning.data.sources._text import read_lines
+from siamlightning.data.sources._tolerant import build_sequences
 from siamlightning.errors import DataError
 
 __all__ = ["IMAGE_SUFFIXES", "OTB_FRAME_RANGES", "load", "read_otb_boxes", "sorted_frames"]
@@ -106,19 +109,20 @@ def read_otb_boxes(path: str | Path) -> np.ndarray:
     return boxes
 
 
-def _number(p: Path) -> int | None:
-    return int(p.stem) if p.stem.isdigit() else None
-
-
 def sorted_frames(folder: str | Path) -> list[Path]:
     """Image files (jpg/jpeg/png/bmp) of ``folder``, natural order (``2.jpg`` before ``10.jpg``)."""
     d = Path(folder)
     if not d.is_dir():
         raise DataError("frame folder does not exist", path=d)
-    files = [p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    with os.scandir(d) as entries:  # no stat per file where the OS gives the entry type
+        files = [
+            d / e.name
+            for e in entries
+            if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and e.is_file()
+        ]
     if not files:
         raise DataError("frame folder holds no jpg/jpeg/png/bmp images", path=d)
-    return sorted(files, key=lambda p: (_number(p) is None, _number(p) or 0, p.name))
+    return sorted(files, key=lambda p: (frame_number(p) is None, frame_number(p) or 0, p.name))
 
 
 def _is_sequence(d: Path) -> bool:
@@ -155,6 +159,17 @@ def _range(value: Any, name: str) -> tuple[int, int]:
     return first, last
 
 
+def _first(folder: Path, frames: list[Path], used: tuple[int, int] | None) -> int | None:
+    """The frame number the annotation starts at: the range's first, OTB's own range start
+    when the folder begins there (e.g. David's frames 0300-0770 alone), else 0 or 1."""
+    if used is not None:
+        return used[0]
+    builtin = _BUILTIN.get(folder.name.lower())
+    if builtin is not None and frames and frame_number(frames[0]) == builtin[0]:
+        return builtin[0]
+    return None
+
+
 def _select(
     name: str, folder: Path, ann: Path, frames: list[Path], boxes: np.ndarray, ranges: Mapping
 ) -> tuple[list[Path], np.ndarray, tuple[int, int] | None]:
@@ -171,7 +186,7 @@ def _select(
             )
         return frames, boxes, None
     first, last = _range(rng, name)
-    numbers = [_number(p) for p in frames]
+    numbers = [frame_number(p) for p in frames]
     if all(n is not None for n in numbers):
         keep = [k for k, n in enumerate(numbers) if first <= n <= last]
     else:
@@ -185,6 +200,19 @@ def _select(
             path=ann,
         )
     return [frames[k] for k in keep], boxes, (first, last)
+
+
+def _sequence(name: str, folder: Path, ann: Path, ranges: Mapping) -> Sequence:
+    frames = sorted_frames(folder / "img")
+    frames, boxes, used = _select(name, folder, ann, frames, read_otb_boxes(ann), ranges)
+    check_contiguous(frames, folder=folder / "img", first=_first(folder, frames, used))
+    meta: dict[str, Any] = {"annotation_file": str(ann), "folder": str(folder)}
+    if used is not None:
+        meta["frame_range"] = used
+    attrs = otb_attributes(name)
+    if attrs is not None:
+        meta["attributes"] = list(attrs)
+    return Sequence(name, [str(p) for p in frames], boxes, meta=meta)
 
 
 def load(
@@ -233,16 +261,9 @@ def load(
             chosen.update(hits)
         targets = chosen
     ranges = dict(frame_ranges or {})
-    out = []
-    for name in sorted(targets):
-        folder, ann = targets[name]
-        frames = sorted_frames(folder / "img")
-        frames, boxes, used = _select(name, folder, ann, frames, read_otb_boxes(ann), ranges)
-        meta: dict[str, Any] = {"annotation_file": str(ann), "folder": str(folder)}
-        if used is not None:
-            meta["frame_range"] = used
-        attrs = otb_attributes(name)
-        if attrs is not None:
-            meta["attributes"] = list(attrs)
-        out.append(Sequence(name, [str(p) for p in frames], boxes, meta=meta))
+
+    def build(name: str) -> Sequence:
+        return _sequence(name, *targets[name], ranges)
+
+    out = build_sequences(sorted(targets), build, strict=True, source="otb")
     return SequenceIndex(out, name="otb", root=str(base))

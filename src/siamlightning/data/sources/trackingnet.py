@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.sources._frames import check_contiguous
 from siamlightning.data.sources._tolerant import build_sequences
 from siamlightning.data.sources.otb import read_otb_boxes, sorted_frames
 from siamlightning.errors import DataError
@@ -61,11 +62,14 @@ def _chunks(base: Path, split: str | None, chunks: SeqLike[int] | None) -> list[
 
 
 def _frames(folder: Path, n_lines: int) -> list[Path]:
-    """``0.jpg``.. built from the line count when the files bear it out, else listed."""
+    """``0.jpg``.. built from the line count when the files bear it out (names, not positions),
+    else listed (a gap in the numbering is then a `DataError`)."""
     if n_lines > 1 and (folder / "0.jpg").is_file() and (folder / f"{n_lines - 1}.jpg").is_file():
         if not (folder / f"{n_lines}.jpg").exists():
             return [folder / f"{i}.jpg" for i in range(n_lines)]
-    return sorted_frames(folder)  # numeric order: 0, 1, 2, 10
+    frames = sorted_frames(folder)  # numeric order: 0, 1, 2, 10
+    check_contiguous(frames, folder=folder, first=0)
+    return frames
 
 
 def _sequence(chunk: Path, ann: Path) -> Sequence:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.sources._tolerant import build_sequences
 from siamlightning.data.sources.otb import read_otb_boxes
 from siamlightning.errors import DataError
 
@@ -152,5 +153,9 @@ def load(
             raise DataError(f"no annotation for sequence(s) {missing}", path=anno_dir)
     if not names:
         raise DataError("no annotation files (*.txt)", path=anno_dir)
-    seqs = [_sequence(base, anns[n], version) for n in names]
+
+    def build(n: str) -> Sequence:
+        return _sequence(base, anns[n], version)
+
+    seqs = build_sequences(names, build, strict=True, source="uav")
     return SequenceIndex(seqs, name="uav", root=str(base))

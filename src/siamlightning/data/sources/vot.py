@@ -48,7 +48,9 @@ import numpy as np
 
 from siamlightning.data.io import read_image
 from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.sources._frames import check_contiguous
 from siamlightning.data.sources._text import read_lines as _lines
+from siamlightning.data.sources._tolerant import build_sequences, tolerate
 from siamlightning.data.sources.otb import sorted_frames
 from siamlightning.errors import DataError
 from siamlightning.metrics.regions import parse_region
@@ -180,6 +182,7 @@ def _official(folder: Path, *, image_size: bool) -> Sequence:
     color = props.get("channels.color")
     frame_dir = folder / Path(color).parent if color else folder / "color"
     frames = sorted_frames(frame_dir if frame_dir.is_dir() else folder)
+    check_contiguous(frames, folder=frames[0].parent)
     boxes, polys, kinds = read_regions(ann)
     n = len(boxes)
     if len(frames) != n:
@@ -234,11 +237,14 @@ def _from_json(root: Path, path: Path, *, image_size: bool) -> list[Sequence]:
 def _names(base: Path) -> list[str]:
     lst = base / "list.txt"
     if lst.is_file():
-        names = [s.strip() for s in _lines(lst)]
-        for k, s in enumerate(names):
+        names = []
+        for k, s in enumerate(s.strip() for s in _lines(lst)):
             if s and not (base / s).is_dir():
-                raise DataError(f"sequence folder {base / s} does not exist", path=lst, line=k + 1)
-        return [s for s in names if s]
+                msg = f"sequence folder {base / s} does not exist"
+                tolerate(DataError(msg, path=lst, line=k + 1))
+            elif s:
+                names.append(s)
+        return names
     found = sorted(d.name for d in base.iterdir() if (d / "groundtruth.txt").is_file())
     if not found:
         raise DataError(
@@ -274,7 +280,12 @@ def load(
     elif (base / "groundtruth.txt").is_file():
         seqs = [_official(base, image_size=image_size)]
     else:
-        seqs = [_official(base / s, image_size=image_size) for s in _names(base)]
+        folders = [base / s for s in _names(base)]
+
+        def build(f: Path) -> Sequence:
+            return _official(f, image_size=image_size)
+
+        seqs = build_sequences(folders, build, strict=True, source="vot")
     if sequences is not None:
         wanted = [sequences] if isinstance(sequences, str) else list(sequences)
         by_name = {s.name: s for s in seqs}

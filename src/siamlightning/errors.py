@@ -26,3 +26,7 @@ class DataError(SiamLightningError, ValueError):
 
 class FrameReadError(DataError):
     """A frame that is missing or cannot be decoded."""
+
+
+class ConfigError(SiamLightningError, ValueError):
+    """A configuration value that cannot work: a tracker of another family, an unusable path."""

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from siamlightning.cli.common import config_dir, instantiate_group, setup_environment
+from siamlightning.cli.common import config_dir, instantiate_group, report_errors, setup_environment
 
 setup_environment()
 
@@ -100,6 +100,7 @@ def _track(cfg: DictConfig, bench: dict[str, Any], index: Any, out_dir: Path) ->
     overrides = OmegaConf.to_container(cfg.tracker_overrides, resolve=True)
     label = cfg.name or Path(str(cfg.ckpt)).stem
     factory = lambda: build_tracker(net, tracker_cfg, **overrides)  # noqa: E731
+    factory()  # a tracker config of another family fails here, not mid-sequence
     res_dir = out_dir / "results" / bench["name"] / label
     if bench.get("kind") == "vot_multistart":
         rank, world = _init_distributed()
@@ -257,6 +258,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
+@report_errors
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     ok = False

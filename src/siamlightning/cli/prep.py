@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from siamlightning.cli.common import config_dir, setup_environment
+from siamlightning.cli.common import config_dir, report_errors, setup_environment
 
 setup_environment()
 
@@ -195,6 +195,7 @@ def run(cfg: DictConfig) -> Any:
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="prep")
+@report_errors
 def _hydra_main(cfg: DictConfig) -> None:
     run(cfg)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from siamlightning.cli.common import config_dir, setup_environment
+from siamlightning.cli.common import config_dir, report_errors, setup_environment
 
 setup_environment()
 
@@ -35,7 +36,7 @@ def open_frames(source: Path) -> tuple[Iterator[np.ndarray], int, float | None]:
             raise DataError(
                 f"folder contains no image files ({', '.join(sorted(IMAGE_SUFFIXES))})", path=source
             )
-        return (read_image(f) for f in files), len(files), None
+        return _same_size_frames(files), len(files), None
     cap = cv2.VideoCapture(str(source))
     if not cap.isOpened():
         raise DataError(
@@ -57,6 +58,36 @@ def open_frames(source: Path) -> tuple[Iterator[np.ndarray], int, float | None]:
             raise FrameReadError("video has no decodable frame", path=source)
 
     return frames(), count, fps
+
+
+def _same_size_frames(files: list[Path]) -> Iterator[np.ndarray]:
+    """Read ``files`` in order; `DataError` naming the file whose size differs from the first's."""
+    first: tuple[int, ...] | None = None
+    for f in files:
+        image = read_image(f)
+        if first is None:
+            first = image.shape
+        elif image.shape != first:
+            raise DataError(
+                f"frame is {image.shape[1]}x{image.shape[0]} but {files[0].name} is "
+                f"{first[1]}x{first[0]}; every frame of a sequence must have the same size",
+                path=f,
+            )
+        yield image
+
+
+def parse_box(value: Any) -> np.ndarray:
+    """The ``box`` argument ([x,y,w,h], or a string "x,y,w,h" / "x y w h") as float64 (4,)."""
+    raw = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+    if isinstance(raw, str):
+        raw = raw.replace(",", " ").split()
+    try:
+        box = np.asarray(raw, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise DataError(f"box must be 4 numbers [x,y,w,h] in pixels, got {value!r}") from None
+    if box.shape != (4,):
+        raise DataError(f"box must be 4 numbers [x,y,w,h] in pixels, got {box.tolist()}")
+    return box
 
 
 def draw(image: np.ndarray, box: np.ndarray, score: float) -> np.ndarray:
@@ -84,14 +115,7 @@ def run(cfg: DictConfig) -> Path:
     src = src if src.is_absolute() else base / src
     ckpt = Path(str(cfg.ckpt)).expanduser()
     ckpt = ckpt if ckpt.is_absolute() else base / ckpt
-    box = np.asarray(
-        OmegaConf.to_container(cfg.box)
-        if not isinstance(cfg.box, str | float | int)
-        else [cfg.box],
-        dtype=np.float64,
-    ).reshape(-1)
-    if box.shape != (4,):
-        raise DataError(f"box must be [x,y,w,h], got {box.tolist()}")
+    box = parse_box(cfg.box)
     net, export = load_net(ckpt)
     tracker = build_tracker(
         net, export["tracker"], **OmegaConf.to_container(cfg.tracker_overrides, resolve=True)
@@ -140,6 +164,7 @@ def run(cfg: DictConfig) -> Path:
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="track")
+@report_errors
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     run(cfg)

@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from siamlightning.cli.common import config_dir, instantiate_group, setup_environment
+from siamlightning.cli.common import config_dir, instantiate_group, report_errors, setup_environment
 
 setup_environment()
 
@@ -24,9 +24,11 @@ from siamlightning.evaluation.log_report import log_reports  # noqa: E402
 from siamlightning.evaluation.plots import ope_plots  # noqa: E402
 from siamlightning.evaluation.report import format_table, write_metrics_json  # noqa: E402
 from siamlightning.tracking.base import StaticTracker  # noqa: E402
+from siamlightning.tracking.checkpoint_file import check_checkpoint_file  # noqa: E402
 from siamlightning.tracking.load import build_tracker  # noqa: E402
 
 log = logging.getLogger("siamlightning.train")
+LIGHTNING_CKPT_KEYWORDS = ("last", "best", "hpc", "registry")  # trainer.fit's ckpt_path names
 
 
 def _container(node: DictConfig) -> dict[str, Any]:
@@ -73,6 +75,13 @@ def evaluate(cfg: DictConfig, module: L.LightningModule, trainer: L.Trainer | No
     return reports
 
 
+def resume_path(ckpt_path: str | None) -> str | None:
+    """``ckpt_path`` checked before the run starts: Lightning's keywords, or a torch file."""
+    if ckpt_path is None or str(ckpt_path) in LIGHTNING_CKPT_KEYWORDS:
+        return ckpt_path
+    return str(check_checkpoint_file(Path(get_original_cwd()) / Path(str(ckpt_path)).expanduser()))
+
+
 def run(cfg: DictConfig) -> dict:
     """Fit (unless ``train=false``) and evaluate; returns the evaluation report (rank 0)."""
     L.seed_everything(cfg.seed, workers=True)
@@ -88,7 +97,7 @@ def run(cfg: DictConfig) -> dict:
         for lg in trainer.loggers:
             lg.log_hyperparams(_container(cfg))
     if cfg.train:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_path(cfg.ckpt_path))
     reports: dict = {}
     if cfg.evaluate.enabled:
         reports = evaluate(cfg, module, trainer)
@@ -98,6 +107,7 @@ def run(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="train")
+@report_errors
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     run(cfg)

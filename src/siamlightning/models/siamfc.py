@@ -15,6 +15,7 @@ class SiamFCNet(nn.Module):
     """
 
     input_format = "rgb255"
+    output_kind = "response"  # forward -> one (B, 1, S, S) response map (`Tracker.accepts`)
 
     def __init__(self, *, backbone: nn.Module, out_scale: float = 1e-3, learn_bias: bool = True):
         super().__init__()

@@ -44,6 +44,8 @@ class SiamMaskNet(nn.Module):
         input_format: what the weights expect; pysot's are BGR 0-255 without normalisation.
     """
 
+    output_kind = "rpn_mask"  # forward -> `SiamMaskOutput` (`Tracker.accepts`)
+
     def __init__(
         self,
         *,

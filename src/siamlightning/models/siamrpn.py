@@ -27,6 +27,8 @@ class SiamRPNNet(nn.Module):
         input_format: what the weights expect; pysot's are BGR 0-255 without normalisation.
     """
 
+    output_kind = "rpn"  # forward -> (cls, loc) anchor maps (`Tracker.accepts`)
+
     def __init__(
         self,
         *,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from siamlightning.errors import DataError
+from siamlightning.errors import ConfigError, DataError
 
 
 @dataclass
@@ -22,6 +22,22 @@ class TrackResult:
     mask: np.ndarray | None = None
 
 
+MAX_BOX_TO_IMAGE = 100  # an init box more than 100x the image's width or height is absurd
+
+
+def check_image(image: np.ndarray | None) -> np.ndarray:
+    """Validate a frame given to ``init`` / ``track``: a non-empty RGB uint8 array (H, W, 3)."""
+    if image is None:
+        raise DataError("image is None (a frame that could not be read?); expected RGB uint8")
+    if not isinstance(image, np.ndarray):
+        raise DataError(f"image must be a numpy array RGB uint8 (H, W, 3), got {type(image)}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise DataError(f"image must be RGB uint8 (H, W, 3), got {image.dtype} {image.shape}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise DataError(f"image is empty: {image.shape[1]}x{image.shape[0]} (W x H) pixels")
+    return image
+
+
 def check_init_box(box: np.ndarray | list[float], image: np.ndarray) -> np.ndarray:
     """Validate an init box (x, y, w, h) against an RGB image; return it as float64 (4,)."""
     b = np.asarray(box, dtype=np.float64).reshape(-1)
@@ -31,12 +47,33 @@ def check_init_box(box: np.ndarray | list[float], image: np.ndarray) -> np.ndarr
         raise DataError(f"init box has non-finite values: {b.tolist()}")
     if b[2] <= 0 or b[3] <= 0:
         raise DataError(f"init box must have w > 0 and h > 0, got {b.tolist()}")
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise DataError(f"image must be RGB uint8 (H, W, 3), got {image.dtype} {image.shape}")
-    h, w = image.shape[:2]
+    h, w = check_image(image).shape[:2]
     if b[0] >= w or b[1] >= h or b[0] + b[2] <= 0 or b[1] + b[3] <= 0:
         raise DataError(f"init box {b.tolist()} lies outside the {w}x{h} image")
+    if b[2] > MAX_BOX_TO_IMAGE * w or b[3] > MAX_BOX_TO_IMAGE * h:
+        raise DataError(
+            f"init box {b.tolist()} is more than {MAX_BOX_TO_IMAGE}x the {w}x{h} image "
+            "(expected x, y, w, h in pixels of this image)"
+        )
     return b
+
+
+def check_net_kind(net: torch.nn.Module, tracker_cls: type) -> None:
+    """Raise `ConfigError` if ``net`` declares an ``output_kind`` that ``tracker_cls`` cannot read.
+
+    Networks declare what their forward returns (``output_kind``: ``"response"``, ``"rpn"``,
+    ``"rpn_mask"``); trackers declare the kinds they read (``accepts``). Either side left
+    undeclared (a test double, a third-party net) is not checked.
+    """
+    kind = getattr(net, "output_kind", None)
+    accepts = getattr(tracker_cls, "accepts", None)
+    if kind is None or accepts is None or kind in accepts:
+        return
+    raise ConfigError(
+        f"{tracker_cls.__name__} cannot track with a {type(net).__name__}: the network outputs "
+        f"{kind!r} maps, the tracker reads {' or '.join(map(repr, accepts))}; give a tracker "
+        "config of the network's family (or none, to use the one saved with the checkpoint)"
+    )
 
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -60,6 +97,9 @@ def precision_context(precision: str, device: torch.device) -> contextlib.Abstra
 class Tracker(abc.ABC):
     """Single-object tracker: `init` on a first frame and box, then `track` frame by frame."""
 
+    # network ``output_kind``s this tracker reads (`check_net_kind`); None: any
+    accepts: tuple[str, ...] | None = None
+
     @abc.abstractmethod
     def init(self, image: np.ndarray, box: np.ndarray | list[float]) -> None:
         """Start tracking the object in ``box`` (x, y, w, h) of RGB uint8 ``image`` (H, W, 3)."""
@@ -78,4 +118,5 @@ class StaticTracker(Tracker):
 
     def track(self, image: np.ndarray) -> TrackResult:
         """Return the init box unchanged."""
+        check_image(image)
         return TrackResult(box=self._box.copy(), score=1.0)

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 
-from siamlightning.tracking.base import Tracker
+from siamlightning.errors import DataError
+from siamlightning.tracking.base import Tracker, check_net_kind
+from siamlightning.tracking.checkpoint_file import read_checkpoint
 
 # pysot configs whose tracking settings are another config's yaml (same TRACK block)
 _TRACKER_YAML = {"siamrpn_alex_dwxcorr_otb": "siamrpn_alex_dwxcorr"}
@@ -94,20 +96,31 @@ def load_pysot_net(
 def build_tracker(net: torch.nn.Module, tracker_cfg: dict[str, Any], **overrides: Any) -> Tracker:
     """Instantiate a tracker config (``_target_`` + hyper-parameters) around ``net``."""
     cfg = OmegaConf.merge(OmegaConf.create(tracker_cfg), OmegaConf.create(overrides))
+    if "_target_" in cfg:
+        check_net_kind(net, get_class(cfg._target_))
     return instantiate(cfg, net=net)
+
+
+def _describe(ckpt: Any) -> str:
+    """What a loaded file holds instead of our checkpoint, in a few words."""
+    if not isinstance(ckpt, Mapping):
+        return f"it holds a {type(ckpt).__name__}"
+    if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        return f"it holds a bare state_dict of {len(ckpt)} tensors, e.g. {next(iter(ckpt))!r}"
+    return f"its keys are {sorted(map(str, ckpt))[:8]}"
 
 
 def load_net(source: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Read a Lightning checkpoint written by `siamlightning-train`: (network, export config)."""
     path = Path(source).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = read_checkpoint(path)
     export = ckpt.get("siamlightning") if isinstance(ckpt, dict) else None
     if not export or "net" not in export:
-        raise ValueError(
-            f"{path} is not a siamlightning training checkpoint (no 'siamlightning' section); "
-            "for third-party weights pass a model config name and weights=<file>"
+        raise DataError(
+            f"is not a siamlightning checkpoint: no 'siamlightning' export config "
+            f"({_describe(ckpt)}); for pysot weights use load_tracker('<config>', "
+            f"weights='{path}') with a config of {pysot_config_names()}",
+            path=path,
         )
     net = instantiate(OmegaConf.create(export["net"]))
     state = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}

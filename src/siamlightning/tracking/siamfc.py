@@ -15,6 +15,7 @@ from siamlightning.models.siamfc import SiamFCNet
 from siamlightning.tracking.base import (
     Tracker,
     TrackResult,
+    check_image,
     check_init_box,
     check_precision,
     precision_context,
@@ -23,6 +24,8 @@ from siamlightning.tracking.base import (
 
 class SiamFCTracker(Tracker):
     """Stateful SiamFC tracker around a stateless `SiamFCNet`."""
+
+    accepts = ("response",)
 
     def __init__(
         self,
@@ -89,7 +92,7 @@ class SiamFCTracker(Tracker):
         """Search 3 scales around the last position; return the new box and the peak score."""
         if self._kernel is None:
             raise RuntimeError("call init(image, box) before track(image)")
-        pad = image_mean(image)
+        pad = image_mean(check_image(image))
         crops = [
             crop_square(image, tuple(self.center), self.x_sz * f, self.instance_size, pad)
             for f in self.scale_factors

@@ -94,6 +94,8 @@ def mask_polygon(binary: np.ndarray, box: np.ndarray, min_area: float = 100.0) -
 class SiamMaskTracker(SiamRPNTracker):
     """`SiamRPNTracker` around a `SiamMaskNet`, adding ``polygon`` and ``mask`` to each result."""
 
+    accepts = ("rpn_mask",)
+
     def __init__(
         self,
         *,

@@ -38,6 +38,7 @@ from siamlightning.models.anchors import score_map_size, tracking_anchors
 from siamlightning.tracking.base import (
     Tracker,
     TrackResult,
+    check_image,
     check_init_box,
     check_precision,
     precision_context,
@@ -76,6 +77,8 @@ def cosine_window(score_size: int, anchor_num: int) -> np.ndarray:
 
 class SiamRPNTracker(Tracker):
     """Stateful SiamRPN tracker around a stateless `SiamRPNNet` (pysot ``SiamRPNTracker``)."""
+
+    accepts = ("rpn",)
 
     def __init__(
         self,
@@ -230,6 +233,7 @@ class SiamRPNTracker(Tracker):
     @torch.inference_mode()
     def track(self, image: np.ndarray) -> TrackResult:
         """Search around the last position; return the new box and the best anchor's score."""
+        check_image(image)
         disp, lr, score = self._search(image, self.instance_size, self.window_influence)
         cx, cy = self.center + disp[:2]
         w, h = self.size * (1.0 - lr) + disp[2:] * lr if lr > 0 else self.size  # no inf * 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from siamlightning.tracking.base import TrackResult
+from siamlightning.tracking.base import TrackResult, check_image
 from siamlightning.tracking.siamrpn import SiamRPNTracker, clip_box
 
 
@@ -73,6 +73,7 @@ class SiamRPNLTTracker(SiamRPNTracker):
     @torch.inference_mode()
     def track(self, image: np.ndarray) -> TrackResult:
         """One frame: normal or lost-mode search, state frozen on low confidence."""
+        check_image(image)
         if self.lost:
             size, influence = self.lost_instance_size, self.lost_window_influence
         else:

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.sources._layouts import empty_root_message, wrong_root_hint
+from siamlightning.errors import DataError
 
 __all__ = ["Sequence", "SequenceIndex", "available_sources", "open_dataset"]
 
@@ -45,8 +47,25 @@ def open_dataset(
         root = Path(root).expanduser()
         if not root.exists():
             raise FileNotFoundError(f"dataset {name!r}: root folder {root} does not exist")
+    if root is None:
+        return module.load(root, split=split, **options)
+    try:
+        index = _load(module, name, root, split, cache, options)
+    except DataError as exc:  # a reader failing on another benchmark's tree says so
+        hint = wrong_root_hint(name, root)
+        if hint:
+            exc.args = (f"{exc.args[0]}; {hint}", *exc.args[1:])
+        raise
+    if len(index) == 0:
+        raise DataError(empty_root_message(name, root), path=root)
+    return index
+
+
+def _load(
+    module: Any, name: str, root: Path, split: str | None, cache: Any, options: dict[str, Any]
+) -> SequenceIndex:
     use = getattr(module, "CACHE", False) if cache is None else cache is not False
-    if root is None or not use:
+    if not use:
         return module.load(root, split=split, **options)
     from siamlightning.data.index_cache import load_cached
 

@@ -11,7 +11,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
 from helpers import run_cli
 
-from siamlightning.errors import ConfigError, DataError
+from siamlightning import errors
+from siamlightning.errors import DataError
 from siamlightning.lit.siamfc import SiamFCModule
 from siamlightning.models.backbones.alexnet import AlexNetV1
 from siamlightning.models.siamfc import SiamFCNet
@@ -102,7 +103,7 @@ def test_truncated_checkpoint_says_what_torch_said(tmp_path):
 
 def test_tracker_config_of_another_family_fails_at_build(tmp_path):
     net, _ = load_net(make_checkpoint(tmp_path / "m.ckpt"))
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(getattr(errors, "ConfigError", errors.SiamLightningError)) as info:
         build_tracker(net, RPN_TRACKER)
     msg = str(info.value)
     assert "SiamRPNTracker cannot track with a SiamFCNet" in msg
@@ -309,3 +310,39 @@ def test_track_frame_folder_of_mixed_sizes(tmp_path):
     assert count == 3
     with pytest.raises(DataError, match=r"0002.png: frame is 24x16 but 0000.png is 40x32"):
         list(frames)
+
+
+# -- training settings that would silently train something else ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "fragment"),
+    [
+        ("samples_per_epoch", 0, "data.samples_per_epoch must be >= 1, got 0"),
+        ("batch_size", 0, "data.batch_size must be >= 1, got 0"),
+        ("val_samples", -1, "data.val_samples must be >= 0, got -1"),
+        ("num_workers", -2, "data.num_workers must be >= 0, got -2"),
+    ],
+)
+def test_datamodule_rejects_empty_epochs_and_batches(key, value, fragment):
+    from siamlightning.data.datamodule import TrackingDataModule
+
+    with pytest.raises(ValueError) as info:
+        TrackingDataModule(train_sources=[{"name": "synthetic"}], **{key: value})
+    assert fragment in str(info.value)
+    assert isinstance(info.value, errors.SiamLightningError)
+
+
+def test_cli_train_batch_size_0_is_one_line(tmp_path):
+    """A check inside a Hydra-instantiated class reaches the user as its own message."""
+    out = run_cli(
+        "train",
+        "data.batch_size=0",
+        "logger=csv",
+        f"hydra.run.dir={tmp_path}/h",
+        cwd=tmp_path,
+        check=False,
+        env=NO_FULL_ERROR,
+    )
+    assert out.returncode == 1
+    assert _last_line(out.stderr) == "error: data.batch_size must be >= 1, got 0"

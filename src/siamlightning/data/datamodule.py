@@ -16,6 +16,7 @@ from siamlightning.data import augment, available_sources, open_dataset
 from siamlightning.data.pairs import CropJitter, PairDataset
 from siamlightning.data.sampling import EpochKeySampler, PairSampler
 from siamlightning.data.sequences import SequenceIndex
+from siamlightning.errors import ConfigError
 
 
 @dataclass
@@ -112,6 +113,14 @@ class TrackingDataModule(L.LightningDataModule):
         self.val_specs = [_spec(s) for s in val_sources]
         if not self.train_specs:
             raise ValueError("data.train_sources is empty: give at least one dataset")
+        for key, value, least in (
+            ("samples_per_epoch", samples_per_epoch, 1),
+            ("batch_size", batch_size, 1),
+            ("val_samples", val_samples, 0),
+            ("num_workers", num_workers, 0),
+        ):
+            if value < least:
+                raise ConfigError(f"data.{key} must be >= {least}, got {value}")
         self.sampler = sampler or PairSampler()
         self.samples_per_epoch = samples_per_epoch
         self.val_samples = val_samples

@@ -253,7 +253,7 @@ def compare(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.pth"
         torch.save(model.state_dict(), path)
-        overrides = {"channels_last": channels_last}
+        overrides = {"channels_last": channels_last, "precision": "fp32"}  # pysot runs fp32
         if crop_convention != "pysot":  # load_tracker's own choice for pysot weights is "pysot"
             overrides["crop_convention"] = crop_convention
         ours = load_tracker(config, weights=path, **overrides)

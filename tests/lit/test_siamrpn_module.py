@@ -257,7 +257,7 @@ def test_alex_synthetic_experiment_builds_model_and_data():
     assert isinstance(module, SiamRPNModule) and module.net.input_format == "bgr255"
     assert dm.pair_kwargs["search_size"] == 255 and dm.pair_kwargs["exemplar_size"] == 127
     assert dm.sampler.neg_prob == 0.05 and dm.blur_prob == 0.2
-    assert cfg.trainer.gradient_clip_val == 10 and cfg.trainer.precision == "bf16-mixed"
+    assert cfg.trainer.gradient_clip_val == 10 and cfg.trainer.precision == "auto"
     # the config's split AlexNet computes what pysot's (legacy) alex net computes
     ref = build_pysot_net("siamrpn_alex_dwxcorr").eval()
     load_pysot_state_dict(module.net, ref.state_dict(), "siamrpn_alex_dwxcorr")

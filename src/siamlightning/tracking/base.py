@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from siamlightning.errors import ConfigError, DataError
+from siamlightning.precision import log_precision_once, resolve_tracker_precision
 
 
 @dataclass
@@ -79,11 +80,11 @@ def check_net_kind(net: torch.nn.Module, tracker_cls: type) -> None:
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def check_precision(precision: str) -> str:
-    """Validate a tracker ``precision`` (fp32, bf16 or fp16) and return it."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
-    return precision
+def check_precision(precision: str, device: torch.device | str = "cpu") -> str:
+    """Validate a tracker ``precision`` (auto, fp32, bf16, fp16); return what runs on ``device``."""
+    resolved = resolve_tracker_precision(precision, device)
+    log_precision_once(f"tracker ({torch.device(device).type})", precision, resolved)
+    return resolved
 
 
 def precision_context(precision: str, device: torch.device) -> contextlib.AbstractContextManager:

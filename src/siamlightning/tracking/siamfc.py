@@ -57,7 +57,7 @@ class SiamFCTracker(Tracker):
         self.window_influence = window_influence
         self.response_up = response_up
         self.min_scale, self.max_scale = min_scale, max_scale
-        self.precision = check_precision(precision)
+        self.precision = check_precision(precision, self.device)
         self.scale_factors = scale_step ** np.linspace(-(scale_num // 2), scale_num // 2, scale_num)
         self._kernel: torch.Tensor | None = None
         self._window: torch.Tensor | None = None

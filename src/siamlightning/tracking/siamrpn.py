@@ -118,7 +118,7 @@ class SiamRPNTracker(Tracker):
         self.penalty_k = float(penalty_k)
         self.window_influence = float(window_influence)
         self.lr = float(lr)
-        self.precision = check_precision(precision)
+        self.precision = check_precision(precision, self.device)
         self._geometry_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._kernels: object | None = None
         self.center = np.zeros(2)  # (cx, cy): continuous ("exact") or pixel index ("pysot")

@@ -23,6 +23,7 @@ from siamlightning.evaluation.compare import compare, open_benchmark  # noqa: E4
 from siamlightning.evaluation.log_report import log_reports  # noqa: E402
 from siamlightning.evaluation.plots import ope_plots  # noqa: E402
 from siamlightning.evaluation.report import format_table, write_metrics_json  # noqa: E402
+from siamlightning.precision import log_precision_once, resolve_trainer_precision  # noqa: E402
 from siamlightning.tracking.base import StaticTracker  # noqa: E402
 from siamlightning.tracking.checkpoint_file import check_checkpoint_file  # noqa: E402
 from siamlightning.tracking.load import build_tracker  # noqa: E402
@@ -82,6 +83,14 @@ def resume_path(ckpt_path: str | None) -> str | None:
     return str(check_checkpoint_file(Path(get_original_cwd()) / Path(str(ckpt_path)).expanduser()))
 
 
+def trainer_precision(trainer_cfg: DictConfig) -> Any:
+    """The trainer config's ``precision`` with ``auto`` resolved for its accelerator (logged)."""
+    asked = trainer_cfg.get("precision", "32-true")
+    resolved = resolve_trainer_precision(asked, str(trainer_cfg.get("accelerator", "cpu")))
+    log_precision_once("training", asked, resolved)
+    return resolved
+
+
 def run(cfg: DictConfig) -> dict:
     """Fit (unless ``train=false``) and evaluate; returns the evaluation report (rank 0)."""
     L.seed_everything(cfg.seed, workers=True)
@@ -90,6 +99,7 @@ def run(cfg: DictConfig) -> dict:
     module.export_config = {"net": _container(cfg.model.net), "tracker": _container(cfg.tracker)}
     trainer = instantiate(
         cfg.trainer,
+        precision=trainer_precision(cfg.trainer),
         callbacks=instantiate_group(cfg.get("callbacks")),
         logger=instantiate_group(cfg.get("logger")) or False,
     )

@@ -12,6 +12,8 @@ from urllib.parse import urlparse
 
 from lightning.pytorch.loggers import WandbLogger
 
+from siamlightning.callbacks.resume import wandb_run_id
+
 log = logging.getLogger(__name__)
 
 
@@ -65,9 +67,15 @@ def make_wandb_logger(
     log_model: bool = False,
     **kwargs: Any,
 ) -> WandbLogger:
-    """Build a `WandbLogger` whose mode is resolved up front (see `resolve_mode`)."""
+    """Build a `WandbLogger` whose mode is resolved up front (see `resolve_mode`).
+
+    The run id is kept in ``<save_dir>/wandb_run_id.txt``: a run resumed in the same folder
+    (``ckpt_path=<run>/checkpoints/last.ckpt``) continues the same W&B run (``resume="allow"``).
+    """
     resolved = resolve_mode(mode)
     Path(save_dir).mkdir(parents=True, exist_ok=True)
+    if resolved != "disabled" and "id" not in kwargs:
+        kwargs.update(id=wandb_run_id(save_dir), resume="allow")  # new id, or the folder's
     os.environ["WANDB_MODE"] = resolved
     os.environ.setdefault("WANDB_SILENT", "true")
     return WandbLogger(

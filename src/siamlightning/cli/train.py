@@ -19,6 +19,7 @@ import torch  # noqa: E402
 from hydra.utils import get_original_cwd, instantiate  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
+from siamlightning.callbacks.resume import resume_run_dir  # noqa: E402
 from siamlightning.evaluation.compare import compare, open_benchmark  # noqa: E402
 from siamlightning.evaluation.log_report import log_reports  # noqa: E402
 from siamlightning.evaluation.plots import ope_plots  # noqa: E402
@@ -29,6 +30,8 @@ from siamlightning.tracking.checkpoint_file import check_checkpoint_file  # noqa
 from siamlightning.tracking.load import build_tracker  # noqa: E402
 
 log = logging.getLogger("siamlightning.train")
+# conf/hydra/train.yaml: ckpt_path=<run>/checkpoints/x.ckpt resumes inside <run>
+OmegaConf.register_new_resolver("siamlightning_resume_dir", resume_run_dir, replace=True)
 LIGHTNING_CKPT_KEYWORDS = ("last", "best", "hpc", "registry")  # trainer.fit's ckpt_path names
 
 

@@ -137,9 +137,11 @@ def test_eao_point_rule_pysot_admits_f_plus_5_equal_n() -> None:
     legacy, pysot = eao_curve(o, c), eao_curve(o, c, variant="pysot")
     # legacy: seq 1 is one last fragment (10 frames, NaN after) -> only seq 2 from n = 10
     assert legacy[10:].tolist() == [1.0] * 4
-    # pysot: seq 1 is a failed fragment zero-padded to 14, plus an empty last fragment
-    np.testing.assert_allclose(pysot[10:], [(2.0 / n + 1.0) / 2 for n in range(10, 14)], rtol=1e-7)
-    np.testing.assert_allclose(legacy[:10], pysot[:10], rtol=1e-7)  # float32 curve in pysot
+    # pysot: seq 1 is a failed fragment zero-padded to 14, plus an empty last fragment; the
+    # failed one covers P = 0..10 but the sequence only 0..9: weight 10 / 11 (its tag share)
+    w = 10 / 11
+    want = [(w * 0.5 * min(n, 4) / n + 1.0) / (w + 1) for n in range(1, 14)]
+    np.testing.assert_allclose(pysot[1:], want, rtol=1e-7)  # float32 curve in pysot
 
 
 def test_eao_run_weights() -> None:

@@ -10,11 +10,13 @@ import numpy as np
 from siamlightning.data.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
 from siamlightning.evaluation.result_folder import ResultFolder, check_results_folder
-from siamlightning.metrics.vot import ar_summary, read_runs
+from siamlightning.metrics.vot import ar_summary, pysot_groundtruth, read_runs
 from siamlightning.metrics.vot_eao import eao_curve, eao_interval, eao_score
 
 
-def _groundtruth(seq: Sequence) -> list[np.ndarray]:
+def _groundtruth(seq: Sequence, variant: str) -> list[np.ndarray]:
+    if variant == "pysot":  # pysot rasterises a rectangle GT line as such (x..x+w)
+        return pysot_groundtruth(seq.boxes, seq.polygons)
     regions = seq.polygons if seq.polygons is not None else seq.boxes
     return [np.asarray(r, dtype=np.float64) for r in regions]
 
@@ -47,9 +49,10 @@ def score_vot_folder(
     listing = ResultFolder(runs_dir(folder))
     eao_o, eao_c, ar_o, ar_c = [], [], [], []
     per_seq: dict[str, dict[str, float]] = {}
-    for seq in index:
+    # pysot's toolkit walks sequences sorted by name; its EAO weights come from the last one
+    for seq in sorted(index, key=lambda s: s.name) if variant == "pysot" else index:
         run_dir = sequence_runs_dir(listing, seq.name)
-        gt, size = _groundtruth(seq), seq.image_size()
+        gt, size = _groundtruth(seq, variant), seq.image_size()
         o, c = read_runs(run_dir, gt, size, purpose="eao", variant=variant)
         oa, ca = read_runs(run_dir, gt, size, purpose="ar", variant=variant)
         eao_o.append(o)

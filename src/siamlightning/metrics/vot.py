@@ -39,6 +39,7 @@ __all__ = [
     "failures_per_run",
     "normalized_failures",
     "overlap_bounds",
+    "pysot_groundtruth",
     "pysot_robustness",
     "read_runs",
     "trajectory_overlaps",
@@ -182,6 +183,22 @@ def overlap_bounds(
     w, h = int(image_size[0]), int(image_size[1])
     last = (w - 1, h - 1) if purpose == "eao" or variant == "votpy" else (w, h)
     return (last[0] + 1, last[1] + 1) if convention == "vot" else last
+
+
+def pysot_groundtruth(boxes: np.ndarray, polygons: np.ndarray | None) -> list[np.ndarray]:
+    """GT boxes (N, 4) and polygons (N, 8) -> the regions pysot's toolkit rasterises (N,).
+
+    The VOT readers turn a 4-value GT line ``x, y, w, h`` into the polygon with corners
+    x..x+w-1 (`siamlightning.data.sources.vot`); pysot's ``vot_overlap`` rasterises the rectangle
+    itself as the polygon x..x+w, one pixel wider. So a frame whose polygon is exactly that
+    x..x+w-1 polygon of its box is given as the (4,) rectangle, any other as its (8,) polygon."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if polygons is None:
+        return list(b)
+    p = np.asarray(polygons, dtype=np.float64).reshape(-1, 8)
+    x, y, x2, y2 = b[:, 0], b[:, 1], b[:, 0] + b[:, 2] - 1, b[:, 1] + b[:, 3] - 1
+    from_rect = (p == np.stack([x, y, x2, y, x2, y2, x, y2], axis=1)).all(axis=1)
+    return [b[i] if from_rect[i] else p[i] for i in range(len(p))]
 
 
 def trajectory_overlaps(

@@ -11,7 +11,9 @@ per-frame overlaps (no burn-in) and the trajectory codes (`REGION` = -1, 0 unkno
   curve[0] = Φ(1) = 1, curve[n] = Σ w·mean(row[1..n]) / Σ w over rows with row[n] not NaN (0 when
   there is none); EAO = the NaN-skipping mean of Φ(N_lo..N_hi), 1-based inclusive.
 - ``"pysot"``: pysot ``eao_benchmark.py``: a point f + 5 == N is admitted too (0-based ``<= len``),
-  every weight is 1/R of the *last* sequence, the curve is float32.
+  every weight is 1/R of the *last* sequence (pysot iterates sequences sorted by name), the
+  fragment that ends at such a point N has weight (N - P_j) / (N - P_j + 1) of that (its tag
+  share: ``sum(tags[P_j:N+1]) / (N - P_j + 1)`` with tags only N long), the curve is float32.
 - ``"votpy"``: votchallenge python toolkit ``analysis/supervised.py``: fragments o[init_i, fail_i)
   (failed) and o[init_last:] (successful), NaN as 0, weights 1, L_max = the longest fragment,
   curve[0] = mean of the first frames, EAO = mean(curve[N_lo : N_hi + 1]) (0-based, off by one).
@@ -77,8 +79,9 @@ def _runs(
 
 def _fragments(
     codes: np.ndarray, lengths: np.ndarray, variant: Variant, skipping: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Fragments of all runs -> run index, first frame, length, failed, raw (NaN kept) (F,)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fragments of all runs -> run index, first frame, length, failed, raw (NaN kept) and
+    weight share (F,)."""
     offsets = np.cumsum(lengths) - lengths
     run_of = np.repeat(np.arange(lengths.size), lengths)
     frame = np.arange(codes.size) - offsets[run_of]
@@ -99,7 +102,7 @@ def _fragments(
         start = np.concatenate([init_at[keep], np.zeros((~has_fail).sum(), np.int64)])
         stop = np.concatenate([end[keep], lengths[~has_fail]])
         failed = np.concatenate([paired[keep], np.zeros((~has_fail).sum(), bool)])
-        return run, start, stop - start, failed, np.zeros(run.size, bool)
+        return run, start, stop - start, failed, np.zeros(run.size, bool), np.ones(run.size)
     limit = lengths[fail_run] - (1 if variant == "legacy" else 0)
     ok = fail_at + skipping <= limit
     run = np.concatenate([np.arange(lengths.size), fail_run[ok]])
@@ -109,7 +112,8 @@ def _fragments(
     failed = np.append(run[1:] == run[:-1], False)
     nxt = np.append(start[1:], 0)
     stop = np.where(failed, np.minimum(nxt + 1, lengths[run]), lengths[run])
-    return run, start, stop - start, failed, ~has_fail[run]
+    share = np.where(failed, (stop - start) / np.maximum(nxt + 1 - start, 1), 1.0)
+    return run, start, stop - start, failed, ~has_fail[run], share
 
 
 def eao_curve(
@@ -125,14 +129,14 @@ def eao_curve(
     o, c, lengths, seq = _runs(overlaps, codes)
     if lengths.size == 0:
         return np.zeros(0)
-    run, start, length, failed, raw = _fragments(c, lengths, variant, skipping)
+    run, start, length, failed, raw, share = _fragments(c, lengths, variant, skipping)
     if variant == "votpy":
         weight, l_max = np.ones(run.size), int(length.max())
     else:
         runs_per_seq = np.bincount(seq)
         last = np.full(seq.size, runs_per_seq[seq[-1]])  # pysot: runs of the last sequence
         per_run = 1.0 / (runs_per_seq[seq] if variant == "legacy" else last)
-        weight, l_max = per_run[run], int(lengths.max())
+        weight, l_max = per_run[run] * share, int(lengths.max())
     length = np.minimum(length, l_max)
     first = np.cumsum(length) - length
     frag = np.repeat(np.arange(run.size), length)

@@ -54,6 +54,7 @@ from siamlightning.metrics.vot_anchor import (
     anchor_eao_curve,
     find_anchors,
 )
+from siamlightning.metrics.vot_codes import check_anchor_codes
 from siamlightning.tracking.base import Tracker, TrackResult
 
 __all__ = [
@@ -270,6 +271,7 @@ def _trajectory(run_dir: Path, stem: str, length: int) -> list[Region]:
     regions = read_trajectory(found)
     if len(regions) != length:
         raise DataError(f"{len(regions)} regions for a run of {length} frames", path=found)
+    check_anchor_codes(regions, path=found)
     return regions
 
 

@@ -124,7 +124,9 @@ def parse_region(text: str) -> Region:
     n = len(values)
     if n == 1:
         if not math.isfinite(values[0]) or values[0] != int(values[0]):
-            raise ValueError(f"a 1-value line is a special code, got {values[0]!r}")
+            raise ValueError(
+                f"a 1-value line is a special code (0, 1 or 2 in trajectories), got {line!r}"
+            )
         return Special(int(values[0]))
     if n in (2, 4) or (n % 2 == 0 and n >= 6):
         if any(math.isnan(v) for v in values):
@@ -181,7 +183,11 @@ def write_regions(path: str | Path, regions: Iterable[Region]) -> None:
 
 
 def region_codes(regions: Sequence[Region]) -> np.ndarray:
-    """Per-frame codes (N,) int8: the special code, or `REGION` (-1) for a region or mask."""
+    """Per-frame codes (N,) int8: the special code, or `REGION` (-1) for a region or mask;
+    ValueError for a special code other than 0, 1, 2 (a ``-1`` line is not a region)."""
+    bad = [r.code for r in regions if isinstance(r, Special) and r.code not in (0, 1, 2)]
+    if bad:
+        raise ValueError(f"trajectory code {bad[0]}: expected 0, 1 or 2")
     return np.array(
         [r.code if isinstance(r, Special) else REGION for r in regions], dtype=np.int8
     ).reshape(-1)

@@ -29,6 +29,7 @@ from siamlightning.metrics.regions import (
     read_regions,
     region_codes,
 )
+from siamlightning.metrics.vot_codes import check_reset_codes
 from siamlightning.metrics.vot_eao import Variant, _check_variant
 
 __all__ = [
@@ -266,6 +267,7 @@ def read_runs(
             raise DataError(
                 f"{len(run)} lines but the sequence has {len(groundtruth)} frames", path=f
             )
+        check_reset_codes(run, path=f)
     conv: Convention = convention or ("pysot" if variant == "pysot" else "vot")
     if variant == "legacy" and len(runs) > 3 and _deterministic(runs[:3], image_size, conv):
         runs = runs[:3]

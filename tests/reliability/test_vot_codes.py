@@ -1,0 +1,180 @@
+"""VOT trajectory codes: every bad code is a DataError naming file, line and value; the patterns
+the official runners write (votchallenge toolkit, toolkit-legacy, pysot) score as before."""
+
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+from helpers import run_cli
+
+from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.errors import DataError
+from siamlightning.evaluation.vot_multistart import score_vot_multistart_folder
+from siamlightning.evaluation.vot_score import score_vot_folder
+
+N = 30
+BOX = "10,10,20,15"
+
+
+def _index() -> SequenceIndex:
+    boxes = np.tile([10.0, 10.0, 20.0, 15.0], (N, 1))
+    meta = {"width": 80, "height": 60}
+    return SequenceIndex([Sequence("s", [f"f{i}" for i in range(N)], boxes, meta=meta)])
+
+
+def _write(folder, lines):
+    run = folder / "baseline" / "s"
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "s_001.txt").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def _lines(*pattern: str) -> list[str]:
+    """``pattern`` then regions up to N lines."""
+    return [*pattern] + [BOX] * (N - len(pattern))
+
+
+BAD = {
+    "minus_one": (_lines("1", BOX, "-1"), 3, "trajectory code -1"),
+    "seven": (_lines("1", BOX, BOX, "7"), 4, "trajectory code 7"),
+    "stray_zero": (_lines("1", BOX, "0"), 3, "0 (unknown, or a region with NaN values) while"),
+    "nan_region": (_lines("1", BOX, "nan,nan,nan,nan"), 3, "a region with NaN values"),
+    "failure_on_init": (_lines("2", "0", "0", "0", "0", "1"), 1, "first line must be 1"),
+    "region_on_init": (_lines(BOX), 1, "first line must be 1 (initialisation), got a region"),
+    "init_without_failure": (_lines("1", BOX, "1"), 3, "1 (re-initialisation) with no failure"),
+    "region_in_skip": (_lines("1", BOX, "2", "0", BOX), 5, "a region after the failure on line 3"),
+    "failure_in_skip": (_lines("1", "2", "0", "2"), 4, "2 after the failure on line 2"),
+    "non_integer": (_lines("1", BOX, "1.5"), 3, "special code (0, 1 or 2 in trajectories)"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_code_is_a_data_error_with_file_line_value(tmp_path, case):
+    lines, line, fragment = BAD[case]
+    folder = _write(tmp_path / "res", lines)
+    with pytest.raises(DataError) as err:
+        score_vot_folder(folder, _index(), year=2018, interval=(2, 10))
+    assert f"s_001.txt:{line}: " in str(err.value)
+    assert fragment in str(err.value)
+
+
+TOLERATED = {  # pattern -> failures; each is what one official runner writes
+    "five_frame_skip": (_lines("1", BOX, "2", "0", "0", "0", "0", "1"), 1),
+    "reinit_right_after_failure": (_lines("1", BOX, "2", "1"), 1),  # skip_initialize = 1
+    "longer_skip": (_lines("1", "2", "0", "0", "0", "0", "0", "0", "0", "1"), 1),  # skip_tags
+    "fail_right_after_init": (_lines("1", "2", "0", "0", "0", "0", "1", "2", "1"), 2),
+    "ends_in_zeros": ([*_lines("1")[: N - 3], "2", "0", "0"], 1),
+    "ends_in_failure": ([*_lines("1")[: N - 1], "2"], 1),
+    "float_codes": (_lines("1.0", BOX, "2.0", "0.0", "0.0", "0.0", "0.0", "1.0"), 1),
+}
+
+
+@pytest.mark.parametrize("case", list(TOLERATED))
+def test_official_patterns_score(tmp_path, case):
+    lines, failures = TOLERATED[case]
+    assert len(lines) == N
+    rep = score_vot_folder(_write(tmp_path / "res", lines), _index(), interval=(2, 10))
+    o = rep["overall"]
+    assert o["failures"] == failures
+    assert o["accuracy"] == 1.0  # every region is the GT rectangle
+    assert np.isfinite(o["eao"]) and 0 < o["eao"] <= 1
+
+
+def test_float_codes_score_as_integer_codes(tmp_path):
+    ints = _lines("1", BOX, "2", "0", "0", "0", "0", "1", BOX, BOX, "2", "0", "0", "0", "0", "1")
+    floats = [v + ".0" if v in "012" else v for v in ints]
+    a = score_vot_folder(_write(tmp_path / "i", ints), _index(), interval=(2, 10))
+    b = score_vot_folder(_write(tmp_path / "f", floats), _index(), interval=(2, 10))
+    assert a["overall"] == b["overall"] and a["overall"]["failures"] == 2
+
+
+@pytest.mark.parametrize("variant", ["legacy", "pysot", "votpy"])
+def test_every_variant_validates(tmp_path, variant):
+    folder = _write(tmp_path / "res", _lines("1", BOX, "-1"))
+    with pytest.raises(DataError, match=r"s_001\.txt:3: trajectory code -1"):
+        score_vot_folder(folder, _index(), variant=variant, interval=(2, 10))
+
+
+def _anchor_index() -> SequenceIndex:
+    seq = _index()[0]
+    values = {"anchor": np.r_[1.0, np.zeros(N - 1)]}
+    return SequenceIndex(
+        [Sequence("s", seq.frames, seq.boxes, meta={**seq.meta, "values": values})]
+    )
+
+
+@pytest.mark.parametrize(
+    ("lines", "line", "fragment"),
+    [
+        (["1", BOX, "2"], 3, "trajectory code 2 in an anchor-based"),
+        (["1", BOX, "-1"], 3, "trajectory code -1 in an anchor-based"),
+        (["1", BOX, "1"], 3, "trajectory code 1 in an anchor-based"),
+        ([BOX, BOX, BOX], 1, "first line must be 1"),
+    ],
+)
+def test_anchor_runs_validate_codes(tmp_path, lines, line, fragment):
+    run = tmp_path / "res" / "baseline" / "s"
+    run.mkdir(parents=True)
+    (run / "s_00000000.txt").write_text("\n".join(lines + [BOX] * (N - len(lines))) + "\n")
+    with pytest.raises(DataError) as err:
+        score_vot_multistart_folder(tmp_path / "res", _anchor_index(), interval=(2, 10))
+    assert f"s_00000000.txt:{line}: " in str(err.value) and fragment in str(err.value)
+
+
+def test_anchor_run_with_unknown_outputs_scores(tmp_path):
+    run = tmp_path / "res" / "baseline" / "s"
+    run.mkdir(parents=True)
+    (run / "s_00000000.txt").write_text("\n".join(["1", "0", "0.0"] + [BOX] * (N - 3)) + "\n")
+    rep = score_vot_multistart_folder(tmp_path / "res", _anchor_index(), interval=(2, 10))
+    assert 0 < rep["overall"]["accuracy"] < 1
+
+
+def _vot_tree(root):
+    (root / "s" / "color").mkdir(parents=True)
+    (root / "list.txt").write_text("s\n")
+    for i in range(1, N + 1):
+        cv2.imwrite(str(root / "s" / "color" / f"{i:08d}.jpg"), np.zeros((60, 80, 3), np.uint8))
+    (root / "s" / "groundtruth.txt").write_text("\n".join([BOX] * N) + "\n")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("case", "line", "value"),
+    [("minus_one", 3, "-1"), ("stray_zero", 3, "0 (unknown"), ("seven", 4, "7")],
+)
+def test_cli_bad_code_exits_1_naming_file_line_value(tmp_path, case, line, value):
+    root = _vot_tree(tmp_path / "vot")
+    folder = _write(tmp_path / "res", BAD[case][0])
+    out = run_cli(
+        "eval",
+        f"results={folder}",
+        "benchmark=vot",
+        f"benchmark.root={root}",
+        f"hydra.run.dir={tmp_path}/run",
+        cwd=tmp_path,
+        check=False,
+        env={"HYDRA_FULL_ERROR": None},
+    )
+    text = out.stdout + out.stderr
+    assert out.returncode == 1, text[-2000:]
+    assert f"s_001.txt:{line}: " in text and value in text
+
+
+def test_cli_good_folder_still_scores(tmp_path):
+    root = _vot_tree(tmp_path / "vot")
+    folder = _write(tmp_path / "res", TOLERATED["ends_in_zeros"][0])
+    run_cli(
+        "eval",
+        f"results={folder}",
+        "benchmark=vot",
+        f"benchmark.root={root}",
+        f"hydra.run.dir={tmp_path}/run",
+        cwd=tmp_path,
+    )
+    rep = json.loads((tmp_path / "run" / "metrics.json").read_text())["vot"]
+    assert next(iter(rep.values()))["overall"]["failures"] == 1

@@ -21,7 +21,31 @@ import torch
 
 torch.set_num_threads(1)
 
+from siamlightning.precision import cpu_has_native_bf16  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
+NATIVE_BF16 = cpu_has_native_bf16()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``native_bf16`` marker."""
+    config.addinivalue_line(
+        "markers",
+        "native_bf16: runs bf16 on real-sized inputs; skipped where the CPU emulates bf16",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``native_bf16`` tests on a CPU without AVX512-BF16 / AMX (emulated, ~10x slower)."""
+    if NATIVE_BF16:
+        return
+    skip = pytest.mark.skip(
+        reason="this CPU has no native bf16 (AVX512-BF16 / AMX): bf16 is emulated and ~10x "
+        "slower; the small bf16 checks still run"
+    )
+    for item in items:
+        if "native_bf16" in item.keywords:
+            item.add_marker(skip)
 
 
 def real_data_dir() -> Path | None:

@@ -7,6 +7,7 @@ import torch
 from helpers import FAST, run_cli
 
 import siamlightning
+from siamlightning.precision import cpu_has_native_bf16
 
 
 def _losses(run_dir):
@@ -77,15 +78,23 @@ def test_resume_continues_with_the_same_steps_and_pairs(tmp_path):
 
 
 def test_bf16_mixed_precision_trains_on_cpu(tmp_path):
-    run_cli(
+    # tiny (2 steps, quarter-width net, 143 px search) so that emulated bf16 stays cheap
+    out = run_cli(
         "train",
         *FAST,
         "trainer.precision=bf16-mixed",
+        "data.samples_per_epoch=8",
+        "data.search_size=143",
+        "model.net.backbone.width=0.25",
         "evaluate.enabled=false",
         f"hydra.run.dir={tmp_path}/run",
         cwd=tmp_path,
     )
-    assert all(np.isfinite(v) for v in _losses(tmp_path / "run").values())
+    losses = _losses(tmp_path / "run")
+    assert len(losses) == 2 and all(np.isfinite(v) for v in losses.values())
+    assert "training precision: bf16-mixed" in out.stdout + out.stderr
+    emulated = "this CPU has no native bf16" in out.stderr
+    assert emulated == (not cpu_has_native_bf16())
 
 
 def test_wandb_goes_offline_without_credentials(tmp_path):

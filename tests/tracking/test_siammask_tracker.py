@@ -195,6 +195,7 @@ def test_pysot_weights_track_a_sequence(tmp_path, synthetic):
         assert abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) > 0  # non-degenerate
 
 
+@pytest.mark.native_bf16  # ResNet-50 widths at 255 px: ~40 s with emulated bf16
 def test_bf16_boxes_and_masks_close_to_fp32(synthetic):
     """Random deep ResNets amplify rounding noise (the full pysot backbone's layer3 differs by
     about 30% between bf16 and fp32 with random weights), and a random tracker's path diverges

@@ -287,7 +287,11 @@ def test_exact_convention_keeps_the_recorded_boxes(cls):
     assert t.crop_convention == "exact"
     t.init(seq.read_frame(0), seq.boxes[0])
     boxes = np.stack([t.track(seq.read_frame(i)).box for i in range(1, 8)])
-    np.testing.assert_allclose(boxes, RECORDED_EXACT[cls], rtol=0, atol=1e-6)
+    # 1e-4 px: float32 convolution/pooling sums round differently across instruction sets
+    # (AVX2 vs AVX-512 differ here by 1.6e-6 px); any real change of the crop geometry or the
+    # box decoding moves these boxes by far more than 1e-4 px (an init box shifted by 0.01 px
+    # already moves them by 0.01 px, by 1 px moves them by 6.6 px)
+    np.testing.assert_allclose(boxes, RECORDED_EXACT[cls], rtol=0, atol=1e-4)
 
 
 PUBLISHED = {
@@ -357,6 +361,7 @@ def test_load_tracker_errors(tmp_path):
     assert "siamrpn_r50_l234_dwxcorr_lt" in pysot_config_names()
 
 
+@pytest.mark.native_bf16  # full-size AlexNet at 287 px: ~20 s with emulated bf16
 def test_random_alex_bf16_boxes_close_to_fp32():
     from siamlightning.data import open_dataset
     from siamlightning.tracking.load import build_pysot_model

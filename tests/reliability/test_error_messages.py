@@ -60,7 +60,6 @@ def _bad_checkpoints(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     (tmp_path / "run").mkdir()
     (tmp_path / "empty.ckpt").write_bytes(b"")
     return {
-        "missing": (tmp_path / "nope.ckpt", "nope.ckpt does not exist"),
         "directory": (tmp_path / "run", "run: is a directory, not a checkpoint file"),
         "truncated": (tmp_path / "trunc.ckpt", "trunc.ckpt: is truncated or corrupt"),
         "text": (tmp_path / "notes.txt", "notes.txt: is not a torch checkpoint"),
@@ -74,9 +73,7 @@ def _bad_checkpoints(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     }
 
 
-@pytest.mark.parametrize(
-    "case", ["missing", "directory", "truncated", "text", "zip", "empty", "pysot"]
-)
+@pytest.mark.parametrize("case", ["directory", "truncated", "text", "zip", "empty", "pysot"])
 def test_bad_checkpoint_names_path_and_what_it_is(tmp_path, case):
     path, fragment = _bad_checkpoints(tmp_path)[case]
     for load in (load_net, load_tracker):
@@ -140,8 +137,11 @@ def test_init_rejects_empty_images_and_absurd_boxes(tmp_path, image, box, fragme
     assert fragment in str(info.value)
 
 
-def test_init_accepts_a_box_of_100x_the_image(tmp_path):
-    _tracker(tmp_path).init(IMAGE, [0, 0, 5000, 4000])
+def test_init_box_limit_is_100x_the_image(tmp_path):
+    tracker = _tracker(tmp_path)
+    tracker.init(IMAGE, [0, 0, 5000, 4000])  # 100x: accepted
+    with pytest.raises(DataError, match=r"more than 100x the 50x40 image"):
+        tracker.init(IMAGE, [0, 0, 5000.5, 4000])
 
 
 @pytest.mark.parametrize(

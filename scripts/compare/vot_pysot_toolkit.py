@@ -14,8 +14,10 @@ rectangles, 15 runs or 1 run per sequence (pysot reads all 15 only when exactly 
 run a tracker-like trajectory (``1``, float rectangles or polygons near the target, ``2`` then
 four ``0`` and ``1`` five frames later; failures forced near the sequence end, where pysot's EAO
 admits a re-init point ``f + 5 == N``). The case is written as the official VOT layout (ours) and
-as pysot's ``VOT2018.json`` (its ``VOTDataset``); ``score_vot_folder(..., variant="pysot")`` and
-pysot's ``EAOBenchmark`` / ``AccuracyRobustnessBenchmark`` score the same result folder, the
+as pysot's ``VOT2018.json`` (its ``VOTDataset``); ``--nan-rate`` writes that share of the
+tracking regions as ``nan,nan,nan,nan`` (both score them as overlap 0);
+``score_vot_folder(..., variant="pysot")`` and pysot's ``EAOBenchmark`` /
+``AccuracyRobustnessBenchmark`` score the same result folder, the
 latter's numbers taken as its ``show_result`` prints them (accuracy = nanmean of the per-frame
 run means, robustness = 100 * mean over runs of failures / frames, lost number = mean over
 runs of the failures). Prints per seed both results and the max |difference|, as JSON.
@@ -75,8 +77,9 @@ def _fmt(values: np.ndarray, rng: np.random.Generator) -> str:
     return ",".join(repr(float(v)) for v in values)
 
 
-def _run_lines(rng: np.random.Generator, gt: np.ndarray, n: int) -> list[str]:
-    """One reset-based run (n lines): init, noisy regions, failures with the 5-frame skip."""
+def _run_lines(rng: np.random.Generator, gt: np.ndarray, n: int, nan_rate: float) -> list[str]:
+    """One reset-based run (n lines): init, noisy regions (a ``nan_rate`` share of them NaN),
+    failures with the 5-frame skip."""
     lines, f = ["1"], 1
     forced = {int(rng.integers(max(n - 7, 1), n))} if rng.random() < 0.5 else set()
     p_fail = rng.uniform(0.0, 0.05)
@@ -99,12 +102,15 @@ def _run_lines(rng: np.random.Generator, gt: np.ndarray, n: int) -> list[str]:
             region = np.array([cx - w / 2, cy - h / 2, w, h])
         else:
             region = _polygon(rng, cx, cy, w, h)
-        lines.append(_fmt(region, rng))
+        nan = nan_rate > 0 and rng.random() < nan_rate  # no draw at 0: the pinned cases stay
+        lines.append("nan,nan,nan,nan" if nan else _fmt(region, rng))
         f += 1
     return lines
 
 
-def make_case(seed: int, root: Path, num_sequences: int) -> tuple[Path, Path]:
+def make_case(
+    seed: int, root: Path, num_sequences: int, nan_rate: float = 0.0
+) -> tuple[Path, Path]:
     """Write a random case under ``root`` -> (dataset root, result folder of tracker ``t``)."""
     rng = np.random.default_rng(seed)
     data, results = root / "VOT2018", root / "results" / "t"
@@ -139,7 +145,7 @@ def make_case(seed: int, root: Path, num_sequences: int) -> tuple[Path, Path]:
         out = results / "baseline" / name
         out.mkdir(parents=True)
         for r in range(1, runs + 1):
-            lines = _run_lines(rng, poly, n)
+            lines = _run_lines(rng, poly, n, nan_rate)
             (out / f"{name}_{r:03d}.txt").write_text("\n".join(lines) + "\n")
         img_names = [str((seq_dir / "color" / f"{i:08d}.jpg").resolve()) for i in range(1, n + 1)]
         zeros = [0] * n
@@ -180,6 +186,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--sequences", type=int, default=12)
+    ap.add_argument("--nan-rate", type=float, default=0.0, help="share of NaN tracking regions")
     ap.add_argument("--pysot-dir", default=os.environ.get("PYSOT_DIR"))
     ap.add_argument("--pysot-python", default=os.environ.get("PYSOT_PYTHON", sys.executable))
     args = ap.parse_args()
@@ -188,7 +195,7 @@ def main() -> None:
     report, worst = {}, dict.fromkeys(("eao", "accuracy", "robustness", "failures"), 0.0)
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp:
-            data, results = make_case(seed, Path(tmp), args.sequences)
+            data, results = make_case(seed, Path(tmp), args.sequences, args.nan_rate)
             theirs = run_pysot(args.pysot_dir, args.pysot_python, data, results)
             ours = run_ours(data, results)
         diff = {k: abs(ours[k] - theirs[k]) if k in theirs else 0.0 for k in worst}

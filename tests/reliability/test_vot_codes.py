@@ -42,8 +42,7 @@ def _lines(*pattern: str) -> list[str]:
 BAD = {
     "minus_one": (_lines("1", BOX, "-1"), 3, "trajectory code -1"),
     "seven": (_lines("1", BOX, BOX, "7"), 4, "trajectory code 7"),
-    "stray_zero": (_lines("1", BOX, "0"), 3, "0 (unknown, or a region with NaN values) while"),
-    "nan_region": (_lines("1", BOX, "nan,nan,nan,nan"), 3, "a region with NaN values"),
+    "stray_zero": (_lines("1", BOX, "0"), 3, "0 (unknown) while tracking"),
     "failure_on_init": (_lines("2", "0", "0", "0", "0", "1"), 1, "first line must be 1"),
     "region_on_init": (_lines(BOX), 1, "first line must be 1 (initialisation), got a region"),
     "init_without_failure": (_lines("1", BOX, "1"), 3, "1 (re-initialisation) with no failure"),
@@ -83,6 +82,32 @@ def test_official_patterns_score(tmp_path, case):
     assert o["failures"] == failures
     assert o["accuracy"] == 1.0  # every region is the GT rectangle
     assert np.isfinite(o["eao"]) and 0 < o["eao"] <= 1
+
+
+@pytest.mark.parametrize("variant", ["legacy", "pysot", "votpy"])
+def test_nan_region_while_tracking_scores_as_overlap_0_and_is_reported(tmp_path, variant, caplog):
+    """pysot's toolkit scores a NaN region as overlap 0; so do we, counted in a warning."""
+    far = "60,45,5,5"  # no overlap with the GT rectangle
+    head = ("1", *[BOX] * 14)  # past the accuracy burn-in after the initialisation
+    nan = _lines(*head, "nan,nan,nan,nan", BOX, "NaN,NaN,NaN,NaN", "2", "0", "0", "0", "0", "1")
+    zero = [far if v.lower().startswith("nan") else v for v in nan]
+    kw = {"variant": variant, "interval": (2, 10)}
+    with caplog.at_level("WARNING", logger="siamlightning.metrics.vot"):
+        a = score_vot_folder(_write(tmp_path / "nan", nan), _index(), **kw)["overall"]
+    b = score_vot_folder(_write(tmp_path / "zero", zero), _index(), **kw)["overall"]
+    assert a["accuracy"] == b["accuracy"] < 1.0
+    assert a["eao"] == b["eao"] and a["failures"] == b["failures"] == 1
+    assert "s_001.txt:16: 2 region(s) with NaN values while tracking, scored as overlap 0" in (
+        caplog.text
+    )
+
+
+def test_nan_region_in_the_skip_is_an_unknown_frame(tmp_path):
+    skip = _lines("1", BOX, "2", "nan,nan,nan,nan", "0", "0", "0", "1")
+    plain = _lines("1", BOX, "2", "0", "0", "0", "0", "1")
+    a = score_vot_folder(_write(tmp_path / "a", skip), _index(), interval=(2, 10))
+    b = score_vot_folder(_write(tmp_path / "b", plain), _index(), interval=(2, 10))
+    assert a["overall"] == b["overall"]
 
 
 def test_float_codes_score_as_integer_codes(tmp_path):

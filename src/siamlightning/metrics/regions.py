@@ -6,7 +6,9 @@ One region per line, comma-separated (the votchallenge toolkit's ``region/io.py`
 - 4 values: a rectangle ``x, y, w, h``; an even count >= 6: a polygon ``x1, y1, x2, y2, ...``.
 - ``m x0,y0,w,h,rle...``: a mask in the ``w x h`` box at ``(x0, y0)``; the RLE alternates runs
   starting with zeros, row-major inside the box.
-- A NaN anywhere in a 2-, 4- or polygon-format line makes it `Special(0)`.
+- A NaN anywhere in a 2-, 4- or polygon-format line makes it `Special(0)` with ``nan=True``
+  (a tracker that reported no region; `vot_codes.check_reset_codes` finds those read while
+  tracking, which the scorers count and score as overlap 0, as pysot's toolkit does).
 
 Rectangles and polygons are float64 arrays of shape (4,) and (2k,); masks are `Mask` and codes
 `Special`. `read_regions` raises `DataError` naming the file and 1-based line of a bad value.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +48,12 @@ REGION, UNKNOWN, INIT, FAILURE = -1, 0, 1, 2  # per-frame codes; REGION = an ord
 
 @dataclass(frozen=True)
 class Special:
-    """A special trajectory entry: 0 unknown, 1 initialisation, 2 failure."""
+    """A special trajectory entry: 0 unknown, 1 initialisation, 2 failure.
+
+    ``nan`` marks a region line with NaN values read as unknown (not part of equality)."""
 
     code: int
+    nan: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,7 +135,7 @@ def parse_region(text: str) -> Region:
         return Special(int(values[0]))
     if n in (2, 4) or (n % 2 == 0 and n >= 6):
         if any(math.isnan(v) for v in values):
-            return Special(UNKNOWN)
+            return Special(UNKNOWN, nan=True)
         if n == 2:
             raise ValueError("2 values (a point) is not a region; expected 1, 4 or an even >= 6")
         return np.asarray(values, dtype=np.float64)

@@ -13,6 +13,7 @@ overlaps, with the image bounds each toolkit uses for A/R and for EAO.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -31,6 +32,8 @@ from siamlightning.metrics.regions import (
 )
 from siamlightning.metrics.vot_codes import check_reset_codes
 from siamlightning.metrics.vot_eao import Variant, _check_variant
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "accuracy",
@@ -262,12 +265,21 @@ def read_runs(
     if variant == "pysot" and len(files) != 15:
         files = files[:1]
     runs = [read_regions(f) for f in files]
+    nan_frames = []
     for f, run in zip(files, runs):
         if len(run) != len(groundtruth):
             raise DataError(
                 f"{len(run)} lines but the sequence has {len(groundtruth)} frames", path=f
             )
-        check_reset_codes(run, path=f)
+        nan_frames.append(check_reset_codes(run, path=f))
+        if nan_frames[-1]:
+            log.warning(
+                "%s:%d: %d region(s) with NaN values while tracking, scored as overlap 0 "
+                "(as pysot's toolkit does)",
+                f,
+                nan_frames[-1][0] + 1,
+                len(nan_frames[-1]),
+            )
     conv: Convention = convention or ("pysot" if variant == "pysot" else "vot")
     if variant == "legacy" and len(runs) > 3 and _deterministic(runs[:3], image_size, conv):
         runs = runs[:3]
@@ -277,4 +289,7 @@ def read_runs(
         )
         for run in runs
     ]
-    return np.stack([o for o, _ in per_run]), np.stack([c for _, c in per_run])
+    overlaps, codes = np.stack([o for o, _ in per_run]), np.stack([c for _, c in per_run])
+    for r, frames in enumerate(nan_frames[: len(runs)]):
+        overlaps[r, frames], codes[r, frames] = 0.0, REGION
+    return overlaps, codes

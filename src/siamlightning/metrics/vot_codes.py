@@ -13,7 +13,11 @@ or later still past ``skip_tags`` frames, or never when the sequence ends first:
 - pysot ``tools/test.py:80-101`` (``1``; ``2`` then ``frame_counter = idx + 5``; ``0`` between).
 
 So after a ``2`` come zero or more ``0`` lines, then a ``1`` or the end of the file (a run may
-end on ``2`` or on zeros). Anything else (a code other than 0/1/2, a ``0`` while tracking, a
+end on ``2`` or on zeros). A region line with NaN values while tracking is a tracker that reported
+no region: pysot's toolkit scores it as overlap 0 (its reader keeps the NaN rectangle,
+``toolkit/datasets/vot.py``, and the Cython ``vot_overlap`` gives 0), so `check_reset_codes` returns
+those frames for the scorer to count and score as 0 instead of refusing the file. Anything else
+(a code other than 0/1/2, a ``0`` while tracking, a
 ``1`` with no failure before it, a region before the re-initialisation, a first line that is not
 ``1``) is a `DataError` naming the file, the line and the value. The toolkits' own readers parse
 a 1-value line as ``float`` (``vot/region/io.py:165-166``, pysot ``datasets/vot.py``
@@ -41,7 +45,7 @@ _TRACKING, _SKIPPING = "tracking", "skipping"
 def _value(region: Region) -> str:
     if isinstance(region, Special):
         if region.code == UNKNOWN:
-            return "0 (unknown, or a region with NaN values)"
+            return "0 (unknown)"
         return str(region.code)
     return "a region"
 
@@ -56,15 +60,19 @@ def _first_line(regions: Sequence[Region], path: Path | None) -> None:
         )
 
 
-def check_reset_codes(regions: Sequence[Region], *, path: str | Path | None = None) -> None:
-    """A reset-based run's regions (N,) -> None, or `DataError` at the first bad code (module doc).
+def check_reset_codes(regions: Sequence[Region], *, path: str | Path | None = None) -> list[int]:
+    """A reset-based run's regions (N,) -> the 0-based frames holding a NaN region while tracking
+    (to score as overlap 0), or `DataError` at the first bad code (module doc).
 
     Tolerated, as the official runners write them: ``1``, regions, ``2``, any number of ``0``
     (``skip_initialize - 1`` normally, fewer at the end, more past ``skip_tags``), ``1``..."""
     p = Path(path) if path is not None else None
     _first_line(regions, p)
-    state, failed_at = _TRACKING, 0
+    state, failed_at, nan_frames = _TRACKING, 0, []
     for line, region in enumerate(regions[1:], start=2):
+        if state == _TRACKING and isinstance(region, Special) and region.nan:
+            nan_frames.append(line - 1)
+            continue
         code = region.code if isinstance(region, Special) else None
         if code not in (None, UNKNOWN, INIT, FAILURE):
             raise DataError(
@@ -99,6 +107,7 @@ def check_reset_codes(regions: Sequence[Region], *, path: str | Path | None = No
                 path=p,
                 line=line,
             )
+    return nan_frames
 
 
 def check_anchor_codes(regions: Sequence[Region], *, path: str | Path | None = None) -> None:

@@ -101,6 +101,21 @@ def test_vot_folder_with_float_codes_and_other_case_scores_like_the_plain_one(tm
     assert wild["accuracy"] == plain["accuracy"] and wild["eao"] == plain["eao"]
 
 
+def test_vot_run_files_spelled_unlike_their_folder_are_found(tmp_path):
+    n = 20
+    boxes = np.tile([10.0, 10.0, 20.0, 15.0], (n, 1))
+    seq = Sequence("Bag", [f"f{i}" for i in range(n)], boxes, meta={"width": 64, "height": 48})
+    index = SequenceIndex([seq])
+    lines = ["1"] + ["10,10,20,15"] * 5 + ["2", "0", "0", "0", "0", "1"] + ["11,10,20,15"] * 8
+    for folder, file in (("plain/baseline/Bag", "Bag"), ("wild/baseline/Bag", "bag")):
+        (tmp_path / folder).mkdir(parents=True)
+        for run in (1, 2, 3):
+            (tmp_path / folder / f"{file}_{run:03d}.txt").write_text("\n".join(lines))
+    plain = score_vot_folder(tmp_path / "plain", index, interval=(2, 15))["overall"]
+    wild = score_vot_folder(tmp_path / "wild", index, interval=(2, 15))["overall"]
+    assert wild == plain and wild["failures"] == 1.0
+
+
 def test_missing_or_empty_results_folder_says_so(tmp_path):
     index = _otb_index()
     with pytest.raises(DataError, match=r"nope: results folder does not exist"):

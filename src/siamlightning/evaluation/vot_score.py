@@ -52,9 +52,11 @@ def score_vot_folder(
     # pysot's toolkit walks sequences sorted by name; its EAO weights come from the last one
     for seq in sorted(index, key=lambda s: s.name) if variant == "pysot" else index:
         run_dir = sequence_runs_dir(listing, seq.name)
+        files = [f for _, f in sorted(listing.runs(seq.name).items())] or None
         gt, size = _groundtruth(seq, variant), seq.image_size()
-        o, c = read_runs(run_dir, gt, size, purpose="eao", variant=variant)
-        oa, ca = read_runs(run_dir, gt, size, purpose="ar", variant=variant)
+        kw = {"variant": variant, "files": files}
+        o, c = read_runs(run_dir, gt, size, purpose="eao", **kw)
+        oa, ca = read_runs(run_dir, gt, size, purpose="ar", **kw)
         eao_o.append(o)
         eao_c.append(c)
         ar_o.append(oa)

@@ -253,13 +253,18 @@ def read_runs(
     purpose: Purpose = "eao",
     variant: Variant = "legacy",
     convention: Convention | None = None,
+    files: Sequence[str | Path] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``baseline/<seq>/`` with ``<seq>_001.txt``... -> overlaps (R, N), codes (R, N).
 
-    Which runs count follows the toolkit: legacy keeps only the first 3 when they are identical
-    (``is_deterministic``), pysot uses all 15 files only when exactly 15 exist, else the first."""
+    ``files``: the run files in run order when their names differ from the folder's (e.g.
+    ``Bag/bag_001.txt``); default ``<directory>/<its name>_NNN.txt``. Which runs count follows the
+    toolkit: legacy keeps only the first 3 when they are identical (``is_deterministic``), pysot
+    uses all 15 files only when exactly 15 exist, else the first."""
     folder = Path(directory)
-    files = sorted(folder.glob(f"{folder.name}_[0-9][0-9][0-9].txt"))
+    if files is None:
+        files = sorted(folder.glob(f"{folder.name}_[0-9][0-9][0-9].txt"))
+    files = [Path(f) for f in files]
     if not files:
         raise DataError(f"no {folder.name}_NNN.txt trajectory files", path=folder)
     if variant == "pysot" and len(files) != 15:

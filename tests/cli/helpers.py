@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 
 def run_cli(
     app: str,
@@ -62,3 +64,25 @@ FAST = [
     "data.train_sources.0.options.num_sequences=8",
     "data.val_sources.0.options.num_sequences=2",
 ]
+
+
+# a quarter-width SiamFC as siamlightning-train exports it (network and tracker configs)
+NET = {
+    "_target_": "siamlightning.models.siamfc.SiamFCNet",
+    "backbone": {"_target_": "siamlightning.models.backbones.alexnet.AlexNetV1", "width": 0.25},
+}
+TRACKER = {"_target_": "siamlightning.tracking.siamfc.SiamFCTracker", "scale_num": 3}
+
+
+def make_checkpoint(path: Path) -> Path:
+    """A small SiamFC checkpoint in the format siamlightning-train writes (state_dict + export)."""
+    from siamlightning.lit.siamfc import SiamFCModule
+    from siamlightning.models.backbones.alexnet import AlexNetV1
+    from siamlightning.models.siamfc import SiamFCNet
+
+    torch.manual_seed(0)
+    module = SiamFCModule(net=SiamFCNet(backbone=AlexNetV1(width=0.25)), optimizer=torch.optim.SGD)
+    torch.save(
+        {"state_dict": module.state_dict(), "siamlightning": {"net": NET, "tracker": TRACKER}}, path
+    )
+    return path

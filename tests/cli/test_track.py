@@ -1,31 +1,9 @@
-from pathlib import Path
-
 import cv2
 import numpy as np
-import torch
-from helpers import run_cli
+from helpers import make_checkpoint, run_cli
 
 from siamlightning.data import open_dataset
 from siamlightning.data.writers import write_otb
-from siamlightning.lit.siamfc import SiamFCModule
-from siamlightning.models.backbones.alexnet import AlexNetV1
-from siamlightning.models.siamfc import SiamFCNet
-
-NET = {
-    "_target_": "siamlightning.models.siamfc.SiamFCNet",
-    "backbone": {"_target_": "siamlightning.models.backbones.alexnet.AlexNetV1", "width": 0.25},
-}
-TRACKER = {"_target_": "siamlightning.tracking.siamfc.SiamFCTracker", "scale_num": 3}
-
-
-def make_checkpoint(path: Path) -> Path:
-    """A checkpoint in the format siamlightning-train writes (state_dict + export config)."""
-    torch.manual_seed(0)
-    module = SiamFCModule(net=SiamFCNet(backbone=AlexNetV1(width=0.25)), optimizer=torch.optim.SGD)
-    torch.save(
-        {"state_dict": module.state_dict(), "siamlightning": {"net": NET, "tracker": TRACKER}}, path
-    )
-    return path
 
 
 def _frames(tmp_path):

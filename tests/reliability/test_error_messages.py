@@ -9,20 +9,12 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
-from helpers import run_cli
+from helpers import TRACKER, make_checkpoint, run_cli
 
 from siamlightning import errors
 from siamlightning.errors import DataError
-from siamlightning.lit.siamfc import SiamFCModule
 from siamlightning.models.backbones.alexnet import AlexNetV1
-from siamlightning.models.siamfc import SiamFCNet
 from siamlightning.tracking.load import build_tracker, load_net, load_tracker
-
-NET = {
-    "_target_": "siamlightning.models.siamfc.SiamFCNet",
-    "backbone": {"_target_": "siamlightning.models.backbones.alexnet.AlexNetV1", "width": 0.25},
-}
-TRACKER = {"_target_": "siamlightning.tracking.siamfc.SiamFCTracker", "scale_num": 3}
 
 RPN_TRACKER = {
     "_target_": "siamlightning.tracking.siamrpn.SiamRPNTracker",
@@ -31,16 +23,6 @@ RPN_TRACKER = {
     "lr": 0.3,
 }
 NO_FULL_ERROR = {"HYDRA_FULL_ERROR": None}
-
-
-def make_checkpoint(path: Path) -> Path:
-    """A small SiamFC checkpoint in the format siamlightning-train writes."""
-    torch.manual_seed(0)
-    module = SiamFCModule(net=SiamFCNet(backbone=AlexNetV1(width=0.25)), optimizer=torch.optim.SGD)
-    torch.save(
-        {"state_dict": module.state_dict(), "siamlightning": {"net": NET, "tracker": TRACKER}}, path
-    )
-    return path
 
 
 def _last_line(text: str) -> str:
@@ -155,7 +137,6 @@ def test_init_box_limit_is_100x_the_image(tmp_path):
 )
 @pytest.mark.parametrize("kind", ["siamfc", "siamrpn", "siamrpn_lt", "static"])
 def test_track_checks_its_image(tmp_path, image, fragment, kind):
-    from siamlightning.models.backbones.alexnet import AlexNetV1
     from siamlightning.models.heads.rpn import DepthwiseRPN
     from siamlightning.models.siamrpn import SiamRPNNet
     from siamlightning.tracking.base import StaticTracker

@@ -83,34 +83,28 @@ def test_nested_layouts_match_any_spelling(tmp_path):
     np.testing.assert_array_equal(res["Human4-2"].repeats[0], index["Human4-2"].boxes + 2)
 
 
-def test_vot_folder_with_float_codes_and_other_case_scores_like_the_plain_one(tmp_path):
-    n = 20
+BAG = ["1"] + ["10,10,20,15"] * 5 + ["2", "0", "0", "0", "0", "1"] + ["11,10,20,15"] * 8
+BAG_FLOAT = [f"{float(c):.1f}" if "," not in c else c for c in BAG]  # 1.0 / 2.0 / 0.0
+
+
+@pytest.mark.parametrize(
+    ("folder", "file", "lines"),
+    [
+        ("bag", "bag", BAG_FLOAT),  # float codes, folder in another case
+        ("Bag", "bag", BAG),  # run files spelled unlike their folder
+        ("BAG", "Bag", BAG_FLOAT),
+    ],
+)
+def test_vot_folder_in_the_wild_scores_like_the_plain_one(tmp_path, folder, file, lines):
+    n = len(BAG)
     boxes = np.tile([10.0, 10.0, 20.0, 15.0], (n, 1))
     seq = Sequence("Bag", [f"f{i}" for i in range(n)], boxes, meta={"width": 64, "height": 48})
     index = SequenceIndex([seq])
-    lines = ["1"] + ["10,10,20,15"] * 5 + ["2", "0", "0", "0", "0", "1"] + ["11,10,20,15"] * 8
-    for d, codes in (("plain/baseline/Bag", lines), ("wild/baseline/bag", lines)):
-        (tmp_path / d).mkdir(parents=True)
-        if d.startswith("wild"):  # 1.0 / 2.0 / 0.0 as some toolkits write them
-            codes = [f"{float(c):.1f}" if "," not in c else c for c in codes]
+    for root, d, stem, codes in (("plain", "Bag", "Bag", BAG), ("wild", folder, file, lines)):
+        run_dir = tmp_path / root / "baseline" / d
+        run_dir.mkdir(parents=True)
         for run in (1, 2, 3):
-            (tmp_path / d / f"{d.rsplit('/', 1)[1]}_{run:03d}.txt").write_text("\n".join(codes))
-    plain = score_vot_folder(tmp_path / "plain", index, interval=(2, 15))["overall"]
-    wild = score_vot_folder(tmp_path / "wild", index, interval=(2, 15))["overall"]
-    assert wild["failures"] == plain["failures"] == 1.0
-    assert wild["accuracy"] == plain["accuracy"] and wild["eao"] == plain["eao"]
-
-
-def test_vot_run_files_spelled_unlike_their_folder_are_found(tmp_path):
-    n = 20
-    boxes = np.tile([10.0, 10.0, 20.0, 15.0], (n, 1))
-    seq = Sequence("Bag", [f"f{i}" for i in range(n)], boxes, meta={"width": 64, "height": 48})
-    index = SequenceIndex([seq])
-    lines = ["1"] + ["10,10,20,15"] * 5 + ["2", "0", "0", "0", "0", "1"] + ["11,10,20,15"] * 8
-    for folder, file in (("plain/baseline/Bag", "Bag"), ("wild/baseline/Bag", "bag")):
-        (tmp_path / folder).mkdir(parents=True)
-        for run in (1, 2, 3):
-            (tmp_path / folder / f"{file}_{run:03d}.txt").write_text("\n".join(lines))
+            (run_dir / f"{stem}_{run:03d}.txt").write_text("\n".join(codes))
     plain = score_vot_folder(tmp_path / "plain", index, interval=(2, 15))["overall"]
     wild = score_vot_folder(tmp_path / "wild", index, interval=(2, 15))["overall"]
     assert wild == plain and wild["failures"] == 1.0

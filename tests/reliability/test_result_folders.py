@@ -60,6 +60,34 @@ def test_renamed_files_score_exactly_what_canonical_names_score(tmp_path):
     assert canon["success_auc"] > 0.3
 
 
+def _got10k_named(tmp_path, files: dict[str, str]) -> tuple[SequenceIndex, dict]:
+    """Sequences Human4-2, Jogging-1, Jogging-2 and result files named as ``files`` says."""
+    rng = np.random.default_rng(3)
+    names = ["Human4-2", "Jogging-1", "Jogging-2"]
+    boxes = {n: np.round(rng.uniform(5, 60, (N, 4)), 2) for n in names}
+    seqs = [Sequence(n, [f"{n}/{i}.jpg" for i in range(N)], boxes[n]) for n in names]
+    index = SequenceIndex(seqs)
+    for name, file in files.items():
+        np.savetxt(tmp_path / file, boxes[name], fmt="%.2f", delimiter=",")
+    return index, boxes
+
+
+def test_got10k_toolkit_names_are_found(tmp_path):
+    """got10k's toolkit writes Jogging.1.txt, and Human4.txt for Human4's only target."""
+    files = {"Human4-2": "Human4.txt", "Jogging-1": "Jogging.1.txt", "Jogging-2": "Jogging.2.txt"}
+    index, boxes = _got10k_named(tmp_path, files)
+    res = read_results(tmp_path, index)
+    for name in boxes:
+        np.testing.assert_array_equal(res[name].boxes, boxes[name])
+
+
+def test_a_video_name_is_not_read_as_one_of_its_two_targets(tmp_path):
+    files = {"Human4-2": "Human4.txt", "Jogging-1": "Jogging.txt", "Jogging-2": "Jogging.2.txt"}
+    index, _ = _got10k_named(tmp_path, files)
+    with pytest.raises(DataError, match=r"no result file for sequence 'Jogging-1'"):
+        read_results(tmp_path, index)
+
+
 def test_two_spellings_of_one_sequence_name_both(tmp_path):
     index = _otb_index()
     for seq in index:

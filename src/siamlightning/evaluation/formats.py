@@ -21,7 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from siamlightning.data.sequences import SequenceIndex
-from siamlightning.evaluation.result_folder import ResultFolder, check_results_folder
+from siamlightning.evaluation.result_folder import (
+    ResultFolder,
+    check_results_folder,
+    single_target_alias,
+)
 from siamlightning.evaluation.results import (
     SequenceResult,
     read_ope_result,
@@ -119,9 +123,10 @@ def read_results(
     the first missing number, into `SequenceResult.repeats`: scoring pools them like the toolkit.
     """
     listing = ResultFolder(check_results_folder(folder))
+    names = [seq.name for seq in index]
     out: dict[str, SequenceResult] = {}
     for seq in index:
-        box = listing.file(seq.name, run)
+        box = listing.file(seq.name, run, alias=single_target_alias(seq.name, names))
         boxes = read_ope_result(box, expected_len=len(seq))
         nested = box.parent != listing.folder
         tf = _times_file(box, box.parent.name if nested else box.stem)

@@ -1,9 +1,11 @@
 """Find each sequence's result file in a results folder as other toolkits name them.
 
 Toolkits spell a sequence's file differently: OTB's ``Human4-2`` is ``Human4-2.txt`` (the OTB
-toolkit), ``human4_2.txt`` (pysot), ``Human4_2.txt``; ``BlurBody`` may be ``blurBody.txt``. A name
-is matched by its `name_key` (casefolded, ``-`` and ``_`` the same) against one listing of the
-folder, so every spelling is found and two files of the same sequence are an error naming both.
+toolkit), ``human4_2.txt`` (pysot), ``Human4_2.txt`` (pytracking), ``Jogging.1.txt`` (got10k's
+toolkit, which names a video's only annotated target by the video: ``Human4.txt``, see
+`single_target_alias`); ``BlurBody`` may be ``blurBody.txt``. A name is matched by its
+`name_key` (casefolded, ``-``, ``_`` and ``.`` the same) against one listing of the folder, so
+every spelling is found and two files of the same sequence are an error naming both.
 
 Layouts tried, in this order (the first one holding the sequence wins):
 
@@ -24,15 +26,30 @@ from pathlib import Path
 
 from siamlightning.errors import DataError
 
-__all__ = ["NESTED", "ResultFolder", "check_results_folder", "name_key"]
+__all__ = ["NESTED", "ResultFolder", "check_results_folder", "name_key", "single_target_alias"]
 
 NESTED = ("", "baseline", "longterm")  # parents of per-sequence run folders, in the order tried
 _RUN = re.compile(r"^(?P<stem>.+)_(?P<run>\d{3})\.txt$", re.IGNORECASE)
+_TARGET = re.compile(r"^(?P<video>.+)[-_.]\d$")  # OTB's one-target-of-a-video names: Human4-2
 
 
 def name_key(name: str) -> str:
-    """A sequence or file name as toolkits vary it: casefolded, ``-`` read as ``_``."""
-    return name.casefold().replace("-", "_")
+    """A sequence or file name as toolkits vary it: casefolded, ``-`` and ``.`` read as ``_``."""
+    return name.casefold().replace("-", "_").replace(".", "_")
+
+
+def single_target_alias(name: str, names: Iterable[str]) -> str | None:
+    """``Human4`` for OTB's ``Human4-2`` when no other of ``names`` is that video or one of its
+    targets (got10k's toolkit names a video's only annotated target by the video); else None."""
+    m = _TARGET.match(name)
+    if m is None:
+        return None
+    video = name_key(m["video"])
+    for other in names:
+        o = _TARGET.match(other)
+        if other != name and video in (name_key(other), o and name_key(o["video"])):
+            return None
+    return m["video"]
 
 
 def check_results_folder(folder: str | Path) -> Path:
@@ -108,20 +125,22 @@ class ResultFolder:
                 found[int(m["run"])].append(p)
         return {k: _one(v, name, f"run {k} files", self.folder) for k, v in found.items()}  # type: ignore[misc]
 
-    def file(self, name: str, run: int = 1) -> Path:
-        """The result file of run ``run`` of sequence ``name``; `DataError` when none or two."""
-        flat = _one(self._flat.get(name_key(name), []), name, "files", self.folder)
-        if flat is not None:  # a flat layout holds one run per folder, whatever ``run`` asks
-            return flat
-        nested = self.runs(name).get(run)
-        if nested is not None:
-            return nested
+    def file(self, name: str, run: int = 1, *, alias: str | None = None) -> Path:
+        """The result file of run ``run`` of sequence ``name`` (else of ``alias``, another name
+        toolkits give it); `DataError` when none or two."""
+        for candidate in (name, alias) if alias else (name,):
+            flat = _one(self._flat.get(name_key(candidate), []), name, "files", self.folder)
+            if flat is not None:  # a flat layout holds one run per folder, whatever ``run`` asks
+                return flat
+            nested = self.runs(candidate).get(run)
+            if nested is not None:
+                return nested
         raise DataError(self._missing(name, run), path=self.folder)
 
     def _missing(self, name: str, run: int) -> str:
         k = f"{run:03d}"
         tried = f"{name}.txt, {name}/{name}_{k}.txt, baseline/{name}/{name}_{k}.txt"
-        msg = f"no result file for sequence {name!r} (tried {tried}, any case, '-' or '_')"
+        msg = f"no result file for sequence {name!r} (tried {tried}, any case, '-', '_' or '.')"
         skip = {"baseline", "longterm", "times"}
         here = {
             k: v[0]

@@ -110,6 +110,20 @@ def test_nan_region_in_the_skip_is_an_unknown_frame(tmp_path):
     assert a["overall"] == b["overall"]
 
 
+def test_blank_tail_and_byte_order_mark_score_as_the_plain_file(tmp_path):
+    lines = _lines("1", BOX, "2", "0", "0", "0", "0", "1")
+    plain = score_vot_folder(_write(tmp_path / "a", lines), _index(), interval=(2, 10))
+    run = _write(tmp_path / "b", lines) / "baseline" / "s" / "s_001.txt"
+    run.write_text("\ufeff" + "\r\n".join(lines) + "\r\n\r\n  \n", encoding="utf-8")
+    assert score_vot_folder(tmp_path / "b", _index(), interval=(2, 10)) == plain
+
+
+def test_blank_line_between_regions_is_an_error(tmp_path):
+    lines = _lines("1", BOX, "", BOX)
+    with pytest.raises(DataError, match=r"s_001\.txt:3: empty line; expected a region"):
+        score_vot_folder(_write(tmp_path / "r", lines), _index(), interval=(2, 10))
+
+
 def test_float_codes_score_as_integer_codes(tmp_path):
     ints = _lines("1", BOX, "2", "0", "0", "0", "0", "1", BOX, BOX, "2", "0", "0", "0", "0", "1")
     floats = [v + ".0" if v in "012" else v for v in ints]

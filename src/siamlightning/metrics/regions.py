@@ -163,16 +163,22 @@ def format_region(region: Region) -> str:
 
 
 def read_regions(path: str | Path) -> list[Region]:
-    """A region file (groundtruth.txt, <seq>_001.txt) -> one region per line, in order."""
+    """A region file (groundtruth.txt, <seq>_001.txt) -> one region per line, in order.
+
+    Blank lines at the end of the file and a UTF-8 byte-order mark carry no region and are
+    dropped; a blank line before the last region is an error naming its line."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise DataError("region file not found", path=p) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"cannot read region file: {exc}", path=p) from None
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
     out: list[Region] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         try:
             out.append(parse_region(line))
         except ValueError as exc:

@@ -18,12 +18,14 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from siamlightning.data.sequences import Sequence
+from siamlightning.data.sources._text import read_lines
 from siamlightning.errors import DataError
 
-__all__ = ["LoadProblems", "build_sequences", "collect_problems", "tolerate"]
+__all__ = ["LoadProblems", "build_sequences", "collect_problems", "listed_folders", "tolerate"]
 
 T = TypeVar("T")
 
@@ -57,6 +59,19 @@ def tolerate(error: DataError) -> None:
     if found is None:
         raise error
     found.dataset.append(error)
+
+
+def listed_folders(lst: Path, base: Path) -> list[str]:
+    """The sequence names a ``list.txt`` gives (blank lines skipped); a line naming no folder
+    under ``base`` is a `DataError` with its line (`tolerate`d inside `collect_problems`)."""
+    names = []
+    for k, s in enumerate(s.strip() for s in read_lines(lst)):
+        if s and not (base / s).is_dir():
+            msg = f"sequence folder {base / s} does not exist"
+            tolerate(DataError(msg, path=lst, line=k + 1))
+        elif s:
+            names.append(s)
+    return names
 
 
 def build_sequences(

@@ -32,7 +32,7 @@ import numpy as np
 from siamlightning.data.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources._frames import check_contiguous
 from siamlightning.data.sources._text import read_lines as _lines
-from siamlightning.data.sources._tolerant import build_sequences, tolerate
+from siamlightning.data.sources._tolerant import build_sequences, listed_folders
 from siamlightning.data.sources.otb import read_otb_boxes, sorted_frames
 from siamlightning.errors import DataError
 
@@ -183,13 +183,7 @@ def load(
             f"not a GOT-10k root: {lst} does not exist (expected <root>/<split>/list.txt)",
             path=base,
         )
-    names = []
-    for k, s in enumerate(s.strip() for s in _lines(lst)):
-        if s and not (split_dir / s).is_dir():
-            msg = f"sequence folder {split_dir / s} does not exist"
-            tolerate(DataError(msg, path=lst, line=k + 1))
-        elif s:
-            names.append(s)
+    names = listed_folders(lst, split_dir)
     if sequences is not None:
         wanted = [sequences] if isinstance(sequences, str) else list(sequences)
         missing = [w for w in wanted if w not in names]

@@ -50,7 +50,7 @@ from siamlightning.data.io import read_image
 from siamlightning.data.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources._frames import check_contiguous
 from siamlightning.data.sources._text import read_lines as _lines
-from siamlightning.data.sources._tolerant import build_sequences, tolerate
+from siamlightning.data.sources._tolerant import build_sequences, listed_folders
 from siamlightning.data.sources.otb import sorted_frames
 from siamlightning.errors import DataError
 from siamlightning.metrics.regions import parse_region
@@ -237,14 +237,7 @@ def _from_json(root: Path, path: Path, *, image_size: bool) -> list[Sequence]:
 def _names(base: Path) -> list[str]:
     lst = base / "list.txt"
     if lst.is_file():
-        names = []
-        for k, s in enumerate(s.strip() for s in _lines(lst)):
-            if s and not (base / s).is_dir():
-                msg = f"sequence folder {base / s} does not exist"
-                tolerate(DataError(msg, path=lst, line=k + 1))
-            elif s:
-                names.append(s)
-        return names
+        return listed_folders(lst, base)
     found = sorted(d.name for d in base.iterdir() if (d / "groundtruth.txt").is_file())
     if not found:
         raise DataError(

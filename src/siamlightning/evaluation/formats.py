@@ -8,8 +8,9 @@ OPE-style layouts all hold one ``x,y,w,h`` line per frame; they differ in where 
 | ``got10k`` | ``<dir>/s/s_00k.txt`` and ``<dir>/s/s_time.txt`` |
 | ``vot`` (reset-based, box trajectories) | ``<dir>/baseline/s/s_00k.txt`` |
 
-A sequence's file is found whatever its case and ``-``/``_`` spelling (pysot writes OTB's
-``Jogging-1`` as ``jogging_1.txt``): see `siamlightning.evaluation.result_folder`.
+A sequence's file is found whatever its case and ``-``/``_``/``.`` spelling (pysot writes OTB's
+``Jogging-1`` as ``jogging_1.txt``, got10k's toolkit as ``Jogging.1.txt``): see
+`siamlightning.evaluation.result_folder`.
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ def candidates(folder: Path, name: str, run: int = 1) -> list[Path]:
 
 
 def find_result_file(folder: str | Path, name: str, run: int = 1) -> Path:
-    """The result file of sequence ``name`` in any known layout, whatever its case and ``-``/``_``
-    spelling; `DataError` when the folder is missing or empty, or the file is missing or twice."""
+    """The result file of sequence ``name`` in any known layout, whatever its case and
+    ``-``/``_``/``.`` spelling; `DataError` when the folder is missing or empty, or the file is
+    missing or twice."""
     return ResultFolder(check_results_folder(folder)).file(name, run)
 
 

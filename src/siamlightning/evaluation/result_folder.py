@@ -80,7 +80,7 @@ def _one(hits: list[Path], name: str, what: str, folder: Path) -> Path | None:
         names = " and ".join(str(h.relative_to(folder)) for h in sorted(hits))
         raise DataError(
             f"{len(hits)} {what} match sequence {name!r}: {names} (names are matched ignoring "
-            "case and '-'/'_'); keep one",
+            "case and '-'/'_'/'.'); keep one",
             path=folder,
         )
     return hits[0] if hits else None

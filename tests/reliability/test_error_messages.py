@@ -1,5 +1,6 @@
 """Issue 8 item 8: errors that say what is wrong, and the CLIs' one-line error reports."""
 
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -27,6 +28,16 @@ NO_FULL_ERROR = {"HYDRA_FULL_ERROR": None}
 
 def _last_line(text: str) -> str:
     return [line for line in text.splitlines() if line.strip()][-1]
+
+
+def _user_error(tmp_path: Path, *args: str) -> tuple[str, subprocess.CompletedProcess]:
+    """Run a CLI as a user does (no HYDRA_FULL_ERROR) in ``tmp_path/h``; it must exit 1.
+    Returns (the last line of stderr, the process)."""
+    out = run_cli(
+        *args, f"hydra.run.dir={tmp_path}/h", cwd=tmp_path, check=False, env=NO_FULL_ERROR
+    )
+    assert out.returncode == 1, out.stderr[-2000:]
+    return _last_line(out.stderr), out
 
 
 # -- checkpoints ---------------------------------------------------------------------------
@@ -198,11 +209,8 @@ def test_cli_bad_checkpoint_is_one_line(tmp_path):
     """siamlightning-track with a directory as ckpt: the message last, no traceback, exit 1."""
     (tmp_path / "run").mkdir()
     args = ("track", f"ckpt={tmp_path}/run", f"input={tmp_path}", "box=[1,2,3,4]")
-    out = run_cli(
-        *args, f"hydra.run.dir={tmp_path}/h", cwd=tmp_path, check=False, env=NO_FULL_ERROR
-    )
-    assert out.returncode == 1
-    assert _last_line(out.stderr) == f"error: {tmp_path}/run: is a directory, not a checkpoint file"
+    last, out = _user_error(tmp_path, *args)
+    assert last == f"error: {tmp_path}/run: is a directory, not a checkpoint file"
     assert "Traceback" not in out.stderr
     full = run_cli(*args, f"hydra.run.dir={tmp_path}/h2", cwd=tmp_path, check=False)
     assert full.returncode == 1 and "Traceback" in full.stderr  # HYDRA_FULL_ERROR=1
@@ -210,50 +218,24 @@ def test_cli_bad_checkpoint_is_one_line(tmp_path):
 
 def test_cli_eval_tracker_of_another_family_fails_at_load(tmp_path):
     ckpt = make_checkpoint(tmp_path / "m.ckpt")
-    out = run_cli(
-        "eval",
-        f"ckpt={ckpt}",
-        "tracker=siamrpn_alex_dwxcorr",
-        "progress=false",
-        f"hydra.run.dir={tmp_path}/h",
-        cwd=tmp_path,
-        check=False,
-        env=NO_FULL_ERROR,
+    last, out = _user_error(
+        tmp_path, "eval", f"ckpt={ckpt}", "tracker=siamrpn_alex_dwxcorr", "progress=false"
     )
-    assert out.returncode == 1
-    assert _last_line(out.stderr).startswith(
+    assert last.startswith(
         "error: SiamRPNTracker cannot track with a SiamFCNet: the network outputs 'response'"
     )
     assert "not enough values to unpack" not in out.stderr
 
 
 def test_cli_eval_missing_results_folder(tmp_path):
-    out = run_cli(
-        "eval",
-        f"results={tmp_path}/no/such/dir",
-        f"hydra.run.dir={tmp_path}/h",
-        cwd=tmp_path,
-        check=False,
-        env=NO_FULL_ERROR,
-    )
-    assert out.returncode == 1
-    assert _last_line(out.stderr) == f"error: {tmp_path}/no/such/dir: results folder does not exist"
+    last, _ = _user_error(tmp_path, "eval", f"results={tmp_path}/no/such/dir")
+    assert last == f"error: {tmp_path}/no/such/dir: results folder does not exist"
 
 
 def test_cli_train_missing_resume_checkpoint_fails_before_fit(tmp_path):
-    out = run_cli(
-        "train",
-        f"ckpt_path={tmp_path}/nope.ckpt",
-        "logger=csv",
-        "evaluate.enabled=false",
-        "data.num_workers=0",
-        f"hydra.run.dir={tmp_path}/h",
-        cwd=tmp_path,
-        check=False,
-        env=NO_FULL_ERROR,
-    )
-    assert out.returncode == 1
-    assert _last_line(out.stderr) == f"error: checkpoint {tmp_path}/nope.ckpt does not exist"
+    args = ("train", f"ckpt_path={tmp_path}/nope.ckpt", "logger=csv", "evaluate.enabled=false")
+    last, _ = _user_error(tmp_path, *args, "data.num_workers=0")
+    assert last == f"error: checkpoint {tmp_path}/nope.ckpt does not exist"
     assert not list(tmp_path.glob("h/**/metrics.csv"))  # no training step ran
 
 
@@ -316,14 +298,5 @@ def test_datamodule_rejects_empty_epochs_and_batches(key, value, fragment):
 
 def test_cli_train_batch_size_0_is_one_line(tmp_path):
     """A check inside a Hydra-instantiated class reaches the user as its own message."""
-    out = run_cli(
-        "train",
-        "data.batch_size=0",
-        "logger=csv",
-        f"hydra.run.dir={tmp_path}/h",
-        cwd=tmp_path,
-        check=False,
-        env=NO_FULL_ERROR,
-    )
-    assert out.returncode == 1
-    assert _last_line(out.stderr) == "error: data.batch_size must be >= 1, got 0"
+    last, _ = _user_error(tmp_path, "train", "data.batch_size=0", "logger=csv")
+    assert last == "error: data.batch_size must be >= 1, got 0"

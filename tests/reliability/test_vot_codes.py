@@ -182,38 +182,27 @@ def _vot_tree(root):
     return root
 
 
+def _eval_vot(tmp_path, lines, **kw):
+    """``siamlightning-eval`` of one trajectory ``lines`` on a one-sequence VOT tree (run dir
+    ``tmp_path/run``)."""
+    root = _vot_tree(tmp_path / "vot")
+    folder = _write(tmp_path / "res", lines)
+    args = (f"results={folder}", "benchmark=vot", f"benchmark.root={root}")
+    return run_cli("eval", *args, f"hydra.run.dir={tmp_path}/run", cwd=tmp_path, **kw)
+
+
 @pytest.mark.parametrize(
     ("case", "line", "value"),
     [("minus_one", 3, "-1"), ("stray_zero", 3, "0 (unknown"), ("seven", 4, "7")],
 )
 def test_cli_bad_code_exits_1_naming_file_line_value(tmp_path, case, line, value):
-    root = _vot_tree(tmp_path / "vot")
-    folder = _write(tmp_path / "res", BAD[case][0])
-    out = run_cli(
-        "eval",
-        f"results={folder}",
-        "benchmark=vot",
-        f"benchmark.root={root}",
-        f"hydra.run.dir={tmp_path}/run",
-        cwd=tmp_path,
-        check=False,
-        env={"HYDRA_FULL_ERROR": None},
-    )
+    out = _eval_vot(tmp_path, BAD[case][0], check=False, env={"HYDRA_FULL_ERROR": None})
     text = out.stdout + out.stderr
     assert out.returncode == 1, text[-2000:]
     assert f"s_001.txt:{line}: " in text and value in text
 
 
 def test_cli_good_folder_still_scores(tmp_path):
-    root = _vot_tree(tmp_path / "vot")
-    folder = _write(tmp_path / "res", TOLERATED["ends_in_zeros"][0])
-    run_cli(
-        "eval",
-        f"results={folder}",
-        "benchmark=vot",
-        f"benchmark.root={root}",
-        f"hydra.run.dir={tmp_path}/run",
-        cwd=tmp_path,
-    )
+    _eval_vot(tmp_path, TOLERATED["ends_in_zeros"][0])
     rep = json.loads((tmp_path / "run" / "metrics.json").read_text())["vot"]
     assert next(iter(rep.values()))["overall"]["failures"] == 1

@@ -61,26 +61,16 @@ def test_cli_eval_on_a_wrong_root_or_a_missing_results_folder_exits_1(trees, tmp
     index = open_dataset("otb", trees / "wrap" / "OTB100")
     for seq in index:
         write_result(tmp_path / "res", seq.name, np.nan_to_num(seq.boxes))
-    common = ["benchmark=otb", "progress=false", f"hydra.run.dir={tmp_path}/run"]
-    wrong = run_cli(
-        "eval",
-        f"results={tmp_path}/res",
-        *common,
-        f"benchmark.root={trees}/wrap",
-        cwd=tmp_path,
-        check=False,
-    )
+
+    def eval_otb(results: str, root: str):
+        args = (f"results={results}", f"benchmark.root={root}", "benchmark=otb", "progress=false")
+        return run_cli("eval", *args, f"hydra.run.dir={tmp_path}/run", cwd=tmp_path, check=False)
+
+    wrong = eval_otb(f"{tmp_path}/res", f"{trees}/wrap")
     assert wrong.returncode == 1
     assert f"did you mean {trees}/wrap/OTB100?" in wrong.stderr
     assert "name" not in wrong.stdout  # no (empty) table
-    missing = run_cli(
-        "eval",
-        f"results={tmp_path}/nope",
-        *common,
-        f"benchmark.root={trees}/wrap/OTB100",
-        cwd=tmp_path,
-        check=False,
-    )
+    missing = eval_otb(f"{tmp_path}/nope", f"{trees}/wrap/OTB100")
     assert missing.returncode == 1
     assert f"{tmp_path}/nope: results folder does not exist" in missing.stderr
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 
 _INI = "object_class motion_class major_class root_class motion_adverb".split()
 
@@ -85,8 +85,8 @@ def _status() -> dict[str, int]:
 
 def measure(mode: str, folder: str, num: int, frames: int) -> dict[str, float]:
     """Load (mode ``cached``: open the folder; ``uncached``: generate), table, bind, memory."""
-    from siamlightning.data.index import CompactIndex
-    from siamlightning.data.sampling import PairSampler
+    from siamlightning.data.index.compact import CompactIndex
+    from siamlightning.data.pairs.sampling import PairSampler
 
     before = _status()
     t0 = time.perf_counter()
@@ -168,7 +168,7 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(args.measure, args.folder, args.sequences, args.frames)))
         return
-    from siamlightning.data.index import CompactIndex
+    from siamlightning.data.index.compact import CompactIndex
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()

@@ -42,12 +42,13 @@ import cv2
 import numpy as np
 import torch
 
-from siamlightning.data import augment, open_dataset
-from siamlightning.data.crop_cache import CropCache, build_crop_cache
-from siamlightning.data.pairs import CropJitter, PairDataset
-from siamlightning.data.sampling import PairSampler
-from siamlightning.data.sequences import Sequence
-from siamlightning.data.writers import write_got10k
+from siamlightning.data import open_dataset
+from siamlightning.data.core.sequences import Sequence
+from siamlightning.data.pairs import augment
+from siamlightning.data.pairs.dataset import CropJitter, PairDataset
+from siamlightning.data.pairs.sampling import PairSampler
+from siamlightning.data.tools.crop_cache import CropCache, build_crop_cache
+from siamlightning.data.tools.writers import write_got10k
 from siamlightning.models.anchors import training_anchors
 from siamlightning.models.rpn_targets import rpn_targets
 

@@ -28,5 +28,10 @@ class FrameReadError(DataError):
     """A frame that is missing or cannot be decoded."""
 
 
+class IndexCacheError(DataError):
+    """A saved dataset index (index cache folder) that is missing, partial, corrupt or of another
+    format; the cache rebuilds it."""
+
+
 class ConfigError(SiamLightningError, ValueError):
     """A configuration value that cannot work: a tracker of another family, an unusable path."""

@@ -69,7 +69,10 @@ FAST = [
 # a quarter-width SiamFC as siamlightning-train exports it (network and tracker configs)
 NET = {
     "_target_": "siamlightning.models.siamfc.SiamFCNet",
-    "backbone": {"_target_": "siamlightning.models.backbones.alexnet.AlexNetV1", "width": 0.25},
+    "backbone": {
+        "_target_": "siamlightning.models.backbones.siamfc_alexnet.SiamFCAlexNet",
+        "width": 0.25,
+    },
 }
 TRACKER = {"_target_": "siamlightning.tracking.siamfc.SiamFCTracker", "scale_num": 3}
 
@@ -77,11 +80,13 @@ TRACKER = {"_target_": "siamlightning.tracking.siamfc.SiamFCTracker", "scale_num
 def make_checkpoint(path: Path) -> Path:
     """A small SiamFC checkpoint in the format siamlightning-train writes (state_dict + export)."""
     from siamlightning.lit.siamfc import SiamFCModule
-    from siamlightning.models.backbones.alexnet import AlexNetV1
+    from siamlightning.models.backbones.siamfc_alexnet import SiamFCAlexNet
     from siamlightning.models.siamfc import SiamFCNet
 
     torch.manual_seed(0)
-    module = SiamFCModule(net=SiamFCNet(backbone=AlexNetV1(width=0.25)), optimizer=torch.optim.SGD)
+    module = SiamFCModule(
+        net=SiamFCNet(backbone=SiamFCAlexNet(width=0.25)), optimizer=torch.optim.SGD
+    )
     torch.save(
         {"state_dict": module.state_dict(), "siamlightning": {"net": NET, "tracker": TRACKER}}, path
     )

@@ -55,10 +55,10 @@ def test_unknown_data_source_key_names_the_key():
 
 
 def test_tracker_presets_build(tmp_path: Path):
-    from siamlightning.models.backbones.alexnet import AlexNetV1
+    from siamlightning.models.backbones.siamfc_alexnet import SiamFCAlexNet
     from siamlightning.models.siamfc import SiamFCNet
 
     for t in sorted(p.stem for p in (CONF / "tracker").glob("siamfc*.yaml")):
         cfg = _compose("train", [f"tracker={t}"])
-        tracker = instantiate(cfg.tracker, net=SiamFCNet(backbone=AlexNetV1(width=0.25)))
+        tracker = instantiate(cfg.tracker, net=SiamFCNet(backbone=SiamFCAlexNet(width=0.25)))
         assert len(tracker.scale_factors) == cfg.tracker.scale_num

@@ -12,7 +12,7 @@ from helpers import run_cli
 from test_track import make_checkpoint
 
 from siamlightning.data import open_dataset
-from siamlightning.data.writers import write_got10k
+from siamlightning.data.tools.writers import write_got10k
 from siamlightning.evaluation.formats import write_result
 
 N_SEQ, N_FRAMES = 2, 12

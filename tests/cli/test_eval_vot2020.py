@@ -7,7 +7,7 @@ from helpers import run_cli
 from test_track import make_checkpoint
 
 from siamlightning.data import open_dataset
-from siamlightning.data.writers import write_vot
+from siamlightning.data.tools.writers import write_vot
 from siamlightning.metrics.regions import Mask, format_region
 
 

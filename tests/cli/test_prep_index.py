@@ -10,8 +10,8 @@ import pytest
 from helpers import run_cli
 
 from siamlightning.data import open_dataset
-from siamlightning.data.index import CompactIndex
-from siamlightning.data.writers import write_got10k, write_lasot
+from siamlightning.data.index.compact import CompactIndex
+from siamlightning.data.tools.writers import write_got10k, write_lasot
 
 
 def _synth(seed: int) -> object:

@@ -3,7 +3,7 @@ import numpy as np
 from helpers import make_checkpoint, run_cli
 
 from siamlightning.data import open_dataset
-from siamlightning.data.writers import write_otb
+from siamlightning.data.tools.writers import write_otb
 
 
 def _frames(tmp_path):

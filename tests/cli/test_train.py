@@ -153,7 +153,7 @@ def test_quickstart_default_beats_both_baselines(tmp_path):
 
 def test_corrupt_frames_are_skipped_and_counted(tmp_path):
     from siamlightning.data import open_dataset
-    from siamlightning.data.writers import write_otb
+    from siamlightning.data.tools.writers import write_otb
 
     index = open_dataset("synthetic", None, seed=21, num_sequences=3, length=12)
     root = write_otb(index, tmp_path / "otb")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_ope_runner import AUC_A, AUC_B, SEQ_A, SEQ_B, make_seq
 
-from siamlightning.data.sequences import SequenceIndex
+from siamlightning.data.core.sequences import SequenceIndex
 from siamlightning.evaluation import run_ope, score_ope
 from siamlightning.evaluation.formats import read_results, write_result
 from siamlightning.evaluation.log_report import flat_scalars

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from siamlightning.data import open_dataset
-from siamlightning.data.sequences import Sequence, SequenceIndex
-from siamlightning.data.writers import write_vot
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
+from siamlightning.data.tools.writers import write_vot
 from siamlightning.errors import DataError
 from siamlightning.evaluation.vot_multistart import (
     read_trajectory,

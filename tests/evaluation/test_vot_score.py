@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from test_vot_runner import Scripted, _seq
 
-from siamlightning.data.sequences import SequenceIndex
+from siamlightning.data.core.sequences import SequenceIndex
 from siamlightning.evaluation.vot import run_vot
 from siamlightning.evaluation.vot_score import score_vot_folder
 

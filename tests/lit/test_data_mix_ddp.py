@@ -11,11 +11,11 @@ import numpy as np
 import torch
 
 from siamlightning.data import open_dataset
-from siamlightning.data.datamodule import TrackingDataModule
-from siamlightning.data.sampling import PairSampler
-from siamlightning.data.writers import write_got10k
+from siamlightning.data.pairs.datamodule import TrackingDataModule
+from siamlightning.data.pairs.sampling import PairSampler
+from siamlightning.data.tools.writers import write_got10k
 from siamlightning.lit.siamfc import SiamFCModule
-from siamlightning.models.backbones.alexnet import AlexNetV1
+from siamlightning.models.backbones.siamfc_alexnet import SiamFCAlexNet
 from siamlightning.models.siamfc import SiamFCNet
 
 WEIGHTS = (0.5, 0.3, 0.2)
@@ -85,7 +85,7 @@ def test_two_ranks_train_from_a_weighted_mix_with_disjoint_streams(tmp_path: Pat
     )
     torch.manual_seed(0)
     module = SiamFCModule(
-        net=SiamFCNet(backbone=AlexNetV1(width=0.125)),
+        net=SiamFCNet(backbone=SiamFCAlexNet(width=0.125)),
         optimizer=functools.partial(torch.optim.SGD, lr=1e-3),
     )
     trainer = L.Trainer(

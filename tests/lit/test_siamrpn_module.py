@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from siamlightning.cli.common import config_dir
 from siamlightning.lit.rpn_schedule import pysot_lr_space
 from siamlightning.lit.siamrpn import SiamRPNModule, load_backbone_weights
-from siamlightning.models.backbones.pysot_alexnet import AlexNet
+from siamlightning.models.backbones.pysot_alexnet import PysotAlexNet
 from siamlightning.models.heads.rpn import DepthwiseRPN
 from siamlightning.models.pysot_weights import build_pysot_net, load_pysot_state_dict
 from siamlightning.models.siamrpn import SiamRPNNet
@@ -27,7 +27,7 @@ SGD = functools.partial(torch.optim.SGD, momentum=0.9, weight_decay=1e-4)
 
 def _net(width: float = 0.25) -> SiamRPNNet:
     """pysot's split AlexNet + DepthwiseRPN at a quarter of the width (search 255 -> 17x17)."""
-    backbone = AlexNet(width_mult=width)
+    backbone = PysotAlexNet(width_mult=width)
     c = backbone.out_channels
     return SiamRPNNet(backbone=backbone, head=DepthwiseRPN(in_channels=c, out_channels=c))
 

@@ -12,7 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from siamlightning.data.sequences import Sequence
+from siamlightning.data.core.sequences import Sequence
 from siamlightning.metrics.geometry import box_iou
 from siamlightning.metrics.ope import (
     PROTOCOLS,

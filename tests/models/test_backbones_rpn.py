@@ -4,7 +4,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from siamlightning.models.backbones import AlexNet, AlexNetLegacy, MobileNetV2, ResNet50Atrous
+from siamlightning.models.backbones import (
+    MobileNetV2,
+    PysotAlexNet,
+    PysotAlexNetLegacy,
+    ResNet50Atrous,
+)
 from siamlightning.models.backbones.pysot_alexnet import legacy_to_layers_key
 from siamlightning.models.heads.rpn import DepthwiseRPN, DepthwiseXCorr, MultiRPN, UPChannelRPN
 from siamlightning.models.necks import AdjustAllLayer, AdjustLayer
@@ -43,7 +48,7 @@ def xcorr_up_slow(kernel, x):
     )
 
 
-@pytest.mark.parametrize("cls", [AlexNetLegacy, AlexNet])
+@pytest.mark.parametrize("cls", [PysotAlexNetLegacy, PysotAlexNet])
 def test_pysot_alexnet_sizes(cls):
     net = cls().eval()
     with torch.no_grad():
@@ -52,12 +57,12 @@ def test_pysot_alexnet_sizes(cls):
 
 
 def test_alexnet_layout_pool_before_relu_and_split_keys():
-    legacy = AlexNetLegacy()
+    legacy = PysotAlexNetLegacy()
     kinds = [type(m).__name__ for m in legacy.features]
     assert kinds[:8] == ["Conv2d", "BatchNorm2d", "MaxPool2d", "ReLU"] * 2
     assert kinds[-2:] == ["Conv2d", "BatchNorm2d"]  # last conv: BN, no ReLU
     assert [legacy.features[i].out_channels for i in (0, 4, 8, 11, 14)] == [96, 256, 384, 384, 256]
-    split = AlexNet()
+    split = PysotAlexNet()
     mapped = [legacy_to_layers_key(k) for k in legacy.state_dict()]
     assert mapped == list(split.state_dict())
     assert legacy_to_layers_key("features.15.running_var") == "layer5.1.running_var"

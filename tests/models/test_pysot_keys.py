@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from siamlightning.models.backbones import AlexNet
+from siamlightning.models.backbones import PysotAlexNet
 from siamlightning.models.heads.rpn import DepthwiseRPN
 from siamlightning.models.pysot_weights import build_pysot_net, load_pysot_state_dict
 from siamlightning.models.siamrpn import SiamRPNNet
@@ -100,10 +100,10 @@ def test_load_checkpoint_with_module_prefix(nets):
     load_pysot_state_dict(net, ckpt, "siamrpn_alex_dwxcorr")
     for k, v in ckpt["state_dict"].items():
         assert torch.equal(net.state_dict()[k[len("module.") :]], v)
-    # a bare state dict loads too, and so does the legacy layout into the split AlexNet
+    # a bare state dict loads too, and so does the legacy layout into the split PysotAlexNet
     bare = {k[len("module.") :]: v for k, v in ckpt["state_dict"].items()}
     load_pysot_state_dict(net, bare, "siamrpn_alex_dwxcorr")
-    split = SiamRPNNet(backbone=AlexNet(), head=DepthwiseRPN(in_channels=256))
+    split = SiamRPNNet(backbone=PysotAlexNet(), head=DepthwiseRPN(in_channels=256))
     load_pysot_state_dict(split, ckpt, "siamrpn_alex_dwxcorr")
     torch.testing.assert_close(
         split.backbone.layer5[1].running_var, bare["backbone.features.15.running_var"]

@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from siamlightning.models.backbones.alexnet import AlexNetV1
+from siamlightning.models.backbones.siamfc_alexnet import SiamFCAlexNet
 from siamlightning.models.heads.xcorr import xcorr, xcorr_depthwise
-from siamlightning.models.losses import balanced_bce
 from siamlightning.models.siamfc import SiamFCNet
-from siamlightning.models.targets import siamfc_labels
+from siamlightning.models.siamfc_losses import balanced_bce
+from siamlightning.models.siamfc_targets import siamfc_labels
 
 
 def xcorr_slow(kernel, x):
@@ -17,14 +17,14 @@ def xcorr_slow(kernel, x):
 
 @pytest.mark.parametrize(("size", "out"), [(127, 6), (239, 20), (255, 22)])
 def test_alexnet_sizes(size, out):
-    net = AlexNetV1().eval()
+    net = SiamFCAlexNet().eval()
     with torch.no_grad():
         f = net(torch.rand(2, 3, size, size) * 255)
     assert f.shape == (2, 256, out, out)
 
 
 def test_response_sizes():
-    net = SiamFCNet(backbone=AlexNetV1()).eval()
+    net = SiamFCNet(backbone=SiamFCAlexNet()).eval()
     with torch.no_grad():
         k = net.template(torch.rand(2, 3, 127, 127) * 255)
         assert net(k, torch.rand(2, 3, 239, 239) * 255).shape == (2, 1, 15, 15)

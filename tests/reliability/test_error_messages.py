@@ -14,7 +14,7 @@ from helpers import TRACKER, make_checkpoint, run_cli
 
 from siamlightning import errors
 from siamlightning.errors import DataError
-from siamlightning.models.backbones.alexnet import AlexNetV1
+from siamlightning.models.backbones.siamfc_alexnet import SiamFCAlexNet
 from siamlightning.tracking.load import build_tracker, load_net, load_tracker
 
 RPN_TRACKER = {
@@ -159,7 +159,7 @@ def test_track_checks_its_image(tmp_path, image, fragment, kind):
         tracker = StaticTracker()
     else:
         torch.manual_seed(0)
-        net = SiamRPNNet(backbone=AlexNetV1(width=0.25), head=DepthwiseRPN(in_channels=64))
+        net = SiamRPNNet(backbone=SiamFCAlexNet(width=0.25), head=DepthwiseRPN(in_channels=64))
         cfg = dict(RPN_TRACKER)
         if kind == "siamrpn_lt":
             cfg["_target_"] = f"{SiamRPNLTTracker.__module__}.SiamRPNLTTracker"
@@ -288,7 +288,7 @@ def test_track_frame_folder_of_mixed_sizes(tmp_path):
     ],
 )
 def test_datamodule_rejects_empty_epochs_and_batches(key, value, fragment):
-    from siamlightning.data.datamodule import TrackingDataModule
+    from siamlightning.data.pairs.datamodule import TrackingDataModule
 
     with pytest.raises(ValueError) as info:
         TrackingDataModule(train_sources=[{"name": "synthetic"}], **{key: value})

@@ -129,7 +129,7 @@ def test_check_reports_every_problem_with_file_and_line(tmp_path: Path) -> None:
 
 
 def test_check_reports_a_missing_root(tmp_path: Path) -> None:
-    from siamlightning.data.check import check_source
+    from siamlightning.data.tools.check import check_source
 
     report = check_source("otb", tmp_path / "nowhere", progress=False)
     assert not report.ok and report.counts["load_error"] == 1

@@ -22,7 +22,10 @@ from siamlightning.tracking.load import build_tracker, load_tracker
 
 TINY_NET = {
     "_target_": "siamlightning.models.siamfc.SiamFCNet",
-    "backbone": {"_target_": "siamlightning.models.backbones.alexnet.AlexNetV1", "width": 0.1},
+    "backbone": {
+        "_target_": "siamlightning.models.backbones.siamfc_alexnet.SiamFCAlexNet",
+        "width": 0.1,
+    },
 }
 
 

@@ -12,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
 from helpers import run_cli
 
 from siamlightning.data import open_dataset
-from siamlightning.data.sequences import Sequence, SequenceIndex
-from siamlightning.data.writers import write_otb
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
+from siamlightning.data.tools.writers import write_otb
 from siamlightning.errors import DataError
 from siamlightning.evaluation.formats import read_results, write_result
 from siamlightning.evaluation.ope import score_ope

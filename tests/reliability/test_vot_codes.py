@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
 from helpers import run_cli
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
 from siamlightning.evaluation.vot_multistart import score_vot_multistart_folder
 from siamlightning.evaluation.vot_score import score_vot_folder

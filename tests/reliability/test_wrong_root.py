@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
 from helpers import run_cli
 
 from siamlightning.data import open_dataset
-from siamlightning.data.writers import write_got10k, write_otb, write_vot
+from siamlightning.data.tools.writers import write_got10k, write_otb, write_vot
 from siamlightning.errors import DataError
 from siamlightning.evaluation.formats import write_result
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from siamlightning.data.crops import pysot_subwindow, pysot_window
+from siamlightning.data.core.crops import pysot_subwindow, pysot_window
 from siamlightning.tracking.siammask import SiamMaskTracker, paste_mask_pysot
 from siamlightning.tracking.siamrpn import SiamRPNTracker
 from siamlightning.tracking.siamrpn_lt import SiamRPNLTTracker

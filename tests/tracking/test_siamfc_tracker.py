@@ -78,11 +78,11 @@ def test_track_before_init_errors():
 
 def test_real_network_bf16_close_to_fp32():
     from siamlightning.data import open_dataset
-    from siamlightning.models.backbones.alexnet import AlexNetV1
+    from siamlightning.models.backbones.siamfc_alexnet import SiamFCAlexNet
     from siamlightning.models.siamfc import SiamFCNet
 
     torch.manual_seed(0)
-    net = SiamFCNet(backbone=AlexNetV1(width=0.25)).eval()
+    net = SiamFCNet(backbone=SiamFCAlexNet(width=0.25)).eval()
     seq = open_dataset("synthetic", None, seed=5, num_sequences=1, length=6)[0]
     boxes = {}
     for prec in ("fp32", "bf16"):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from siamlightning.data.crops import crop_square
+from siamlightning.data.core.crops import crop_square
 from siamlightning.models.backbones.resnet_atrous import ResNet50Atrous
 from siamlightning.models.pysot_weights import build_pysot_net
 from siamlightning.models.siammask import SiamMaskOutput

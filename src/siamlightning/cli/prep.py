@@ -51,7 +51,7 @@ def _options(cfg: DictConfig) -> dict[str, Any]:
 
 def write(cfg: DictConfig, base: Path) -> Path:
     """Write ``dataset`` in ``layout`` (otb, got10k, vot or lasot) under ``out``."""
-    from siamlightning.data.writers import write_got10k, write_lasot, write_otb, write_vot
+    from siamlightning.data.tools.writers import write_got10k, write_lasot, write_otb, write_vot
 
     index = open_dataset(cfg.dataset, _abs(cfg.root, base), cfg.split, **_options(cfg))
     out = _abs(cfg.out, base)
@@ -76,7 +76,7 @@ def check(cfg: DictConfig, base: Path) -> Any:
     """Validate ``dataset`` read afresh from ``root`` (no cache): every reader problem (each
     with file:line), the sequences a tolerant load skips, then every frame and box of the
     sequences that load; print and save the report."""
-    from siamlightning.data.check import check_source
+    from siamlightning.data.tools.check import check_source
 
     workers = cfg.workers if cfg.workers is not None else min(8, os.cpu_count() or 1)
     report = check_source(
@@ -103,8 +103,8 @@ def index(cfg: DictConfig, base: Path) -> Any:
     """Build (``rebuild=true``: always) the index cache of ``dataset`` and time a fresh load."""
     import importlib
 
-    from siamlightning.data.index import CompactIndex
-    from siamlightning.data.index_cache import load_cached
+    from siamlightning.data.index.cache import load_cached
+    from siamlightning.data.index.compact import CompactIndex
 
     root = _abs(cfg.root, base)
     if root is None or not root.exists():
@@ -147,7 +147,7 @@ class _CropSummary(dict):
 def crop(cfg: DictConfig, base: Path) -> Any:
     """Build (or complete: existing crops are kept) the 511-px crop cache of ``dataset`` in
     ``out``; the DataModule reads it with ``crop_cache: <out>`` on the source."""
-    from siamlightning.data.crop_cache import build_crop_cache
+    from siamlightning.data.tools.crop_cache import build_crop_cache
 
     out = _abs(cfg.out, base)
     if out is None:

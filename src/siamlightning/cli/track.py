@@ -18,7 +18,7 @@ from hydra.utils import get_original_cwd  # noqa: E402
 from omegaconf import DictConfig, OmegaConf  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from siamlightning.data.io import read_image  # noqa: E402
+from siamlightning.data.core.io import read_image  # noqa: E402
 from siamlightning.errors import DataError, FrameReadError  # noqa: E402
 from siamlightning.evaluation.results import write_ope_result  # noqa: E402
 from siamlightning.tracking.load import build_tracker, load_net  # noqa: E402

@@ -7,7 +7,7 @@ import pkgutil
 from pathlib import Path
 from typing import Any
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources._layouts import empty_root_message, wrong_root_hint
 from siamlightning.errors import DataError
 
@@ -33,7 +33,7 @@ def open_dataset(
 ) -> SequenceIndex:
     """Read dataset ``name`` (a source module) from its top folder ``root`` as distributed.
 
-    ``cache``: None (default) uses the index cache (`siamlightning.data.index_cache`) for
+    ``cache``: None (default) uses the index cache (`siamlightning.data.index.cache`) for
     sources whose module sets ``CACHE = True`` (the large training sets); True caches any
     source read from ``root``; False never; a str/Path caches under that folder instead of the
     user cache folder. A cached dataset comes back as a memory-mapped `CompactIndex`, which
@@ -67,7 +67,7 @@ def _load(
     use = getattr(module, "CACHE", False) if cache is None else cache is not False
     if not use:
         return module.load(root, split=split, **options)
-    from siamlightning.data.index_cache import load_cached
+    from siamlightning.data.index.cache import load_cached
 
     directory = cache if isinstance(cache, (str, Path)) else None
     return load_cached(module, name, root, split, options, directory=directory)[0]

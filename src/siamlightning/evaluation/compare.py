@@ -14,7 +14,7 @@ from typing import Any
 import torch.distributed as dist
 
 from siamlightning.data import open_dataset
-from siamlightning.data.sequences import SequenceIndex
+from siamlightning.data.core.sequences import SequenceIndex
 from siamlightning.evaluation.ope import run_ope, score_ope
 from siamlightning.tracking.base import Tracker
 

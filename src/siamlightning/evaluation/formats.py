@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from siamlightning.data.sequences import SequenceIndex
+from siamlightning.data.core.sequences import SequenceIndex
 from siamlightning.evaluation.result_folder import (
     ResultFolder,
     check_results_folder,

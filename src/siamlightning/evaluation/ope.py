@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
 from siamlightning.evaluation.formats import write_result
 from siamlightning.evaluation.results import SequenceResult

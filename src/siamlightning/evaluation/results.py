@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from siamlightning.data.sequences import SequenceIndex
+from siamlightning.data.core.sequences import SequenceIndex
 from siamlightning.errors import DataError
 
 __all__ = [

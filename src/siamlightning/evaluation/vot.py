@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources.vot import vot_init_box
 from siamlightning.metrics.raster import raster_overlap
 from siamlightning.metrics.regions import FAILURE, INIT, UNKNOWN, Region, Special, write_regions

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 from tqdm import tqdm
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources.vot import vot_init_box
 from siamlightning.errors import DataError
 from siamlightning.evaluation.result_folder import ResultFolder

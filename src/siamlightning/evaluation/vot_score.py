@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
 from siamlightning.evaluation.result_folder import ResultFolder, check_results_folder
 from siamlightning.metrics.vot import ar_summary, pysot_groundtruth, read_runs

@@ -11,9 +11,9 @@ from torch.optim import Optimizer
 
 from siamlightning.lit.common import warn_skipped_frames
 from siamlightning.lit.schedules import geometric
-from siamlightning.models.losses import balanced_bce
 from siamlightning.models.siamfc import SiamFCNet
-from siamlightning.models.targets import siamfc_labels
+from siamlightning.models.siamfc_losses import balanced_bce
+from siamlightning.models.siamfc_targets import siamfc_labels
 
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], Optimizer]
 

@@ -2,7 +2,7 @@
 
 Our module names equal pysot's, so the key map is the identity, apart from: a ``module.`` prefix
 (DataParallel) is stripped; a ``{"state_dict": ...}`` training checkpoint is unwrapped; an
-``AlexNetLegacy`` file (``backbone.features.N``) loads into the split ``AlexNet``
+``PysotAlexNetLegacy`` file (``backbone.features.N``) loads into the split ``PysotAlexNet``
 (``backbone.layerK.M``); missing ``num_batches_tracked`` buffers are allowed (as pysot's
 ``load_pretrain``). Anything else missing, unexpected or of another shape is an error that lists
 the keys. SiamRPN configs build a `SiamRPNNet`, ``siammask_r50_l3`` a `SiamMaskNet` (box, mask
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from siamlightning.models.backbones.mobilenet_v2 import MobileNetV2
-from siamlightning.models.backbones.pysot_alexnet import AlexNetLegacy, legacy_to_layers_key
+from siamlightning.models.backbones.pysot_alexnet import PysotAlexNetLegacy, legacy_to_layers_key
 from siamlightning.models.backbones.resnet_atrous import ResNet50Atrous
 from siamlightning.models.heads.mask import MaskCorr, Refine
 from siamlightning.models.heads.rpn import DepthwiseRPN, MultiRPN
@@ -28,7 +28,7 @@ from siamlightning.models.siamrpn import SiamRPNNet
 
 
 def _alex() -> SiamRPNNet:
-    return SiamRPNNet(backbone=AlexNetLegacy(), head=DepthwiseRPN(in_channels=256))
+    return SiamRPNNet(backbone=PysotAlexNetLegacy(), head=DepthwiseRPN(in_channels=256))
 
 
 def _r50_l234(*, weighted: bool = True, channels: tuple[int, ...] = (256, 256, 256)) -> SiamRPNNet:
@@ -112,7 +112,7 @@ def load_pysot_state_dict(net: nn.Module, state: Mapping | str | Path, config_na
             for k, v in src.items()
         }
         if split.keys() <= ours.keys() and not src.keys() <= ours.keys():
-            src = split  # an AlexNetLegacy file for the split AlexNet
+            src = split  # a PysotAlexNetLegacy file for the split PysotAlexNet
     missing = [k for k in ours if k not in src and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in src if k not in ours]
     shapes = [

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from siamlightning.data.crops import context_size, crop_square, image_mean
+from siamlightning.data.core.crops import context_size, crop_square, image_mean
 from siamlightning.models.siamfc import SiamFCNet
 from siamlightning.tracking.base import (
     Tracker,

@@ -15,7 +15,7 @@ Geometry. The search crop of side ``s_x`` (``round(s_x)``) is centred on the pre
 cell (y, x) is the exemplar-sized window centred ``((x, y) - S // 2) * stride`` crop pixels from
 the crop centre, i.e. a square of side ``exemplar_size * s_x / instance_size`` image px.
 
-* ``crop_convention="exact"``: in the continuous coordinates of `siamlightning.data.crops`, the
+* ``crop_convention="exact"``: in the continuous coordinates of `siamlightning.data.core.crops`, the
   mask is pasted by the inverse of that crop (`paste_mask`: `crop_affine`, bilinear, zero
   border), so a mask of ones covers exactly that square.
 * ``"pysot"``: pysot's ``_crop_back`` (`paste_mask_pysot`): the window's corner is taken in
@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 import torch
 
-from siamlightning.data.crops import crop_affine
+from siamlightning.data.core.crops import crop_affine
 from siamlightning.tracking.base import TrackResult, precision_context
 from siamlightning.tracking.siamrpn import SiamRPNTracker
 

@@ -33,7 +33,7 @@ import math
 import numpy as np
 import torch
 
-from siamlightning.data.crops import crop_square, image_mean, pysot_subwindow
+from siamlightning.data.core.crops import crop_square, image_mean, pysot_subwindow
 from siamlightning.models.anchors import score_map_size, tracking_anchors
 from siamlightning.tracking.base import (
     Tracker,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from siamlightning.data.sequences import Sequence
+from siamlightning.data.core.sequences import Sequence
 from siamlightning.data.sources._text import read_lines
 from siamlightning.errors import DataError
 

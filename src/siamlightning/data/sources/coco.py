@@ -37,7 +37,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
 
 __all__ = ["SPLITS", "VERSION", "cache_files", "decode_mask", "load"]

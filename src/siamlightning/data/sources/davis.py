@@ -32,7 +32,7 @@ from collections.abc import Sequence as SeqLike
 from pathlib import Path
 from typing import Any
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources._palette import LabelStats, list_frames, object_track, scan_pngs
 from siamlightning.data.sources._text import read_lines
 from siamlightning.errors import DataError

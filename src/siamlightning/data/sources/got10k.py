@@ -10,7 +10,7 @@ Missing label or ini files (the test split has none) simply leave those fields o
 Mapping: ``absent`` = absence == 1 (their boxes are NaN; the file repeats a box there);
 ``occluded`` = cover in 1..7 (partly hidden, by an occluder or the image border);
 ``out_of_view`` = cut_by_image == 1; ``meta["cover"]`` (N,) uint8 and ``meta["visible_ratio"]`` =
-cover / 8 (pytracking's convention; what `siamlightning.data.writers.write_got10k` writes back);
+cover / 8 (pytracking's convention; what `data.tools.writers.write_got10k` writes back);
 every ini key goes to ``meta`` as a string, except ``resolution: (W, H)`` -> ``meta["width"]``,
 ``meta["height"]`` (ints). The ``"got10k"`` OPE protocol scores frames with cover > 0.
 
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources._frames import check_contiguous
 from siamlightning.data.sources._text import read_lines as _lines
 from siamlightning.data.sources._tolerant import build_sequences, listed_folders
@@ -41,7 +41,7 @@ __all__ = ["load", "read_label", "read_meta_info"]
 _SPLITS = (None, "train", "val", "test")
 
 #: Bumped when the parsed output changes (the index cache keys on it); CACHE: training-size
-#: dataset, cached by `open_dataset` (see `siamlightning.data.index_cache`).
+#: dataset, cached by `open_dataset` (see `siamlightning.data.index.cache`).
 VERSION = 1
 CACHE = True
 

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources.imagenet_vid import LoadReport, read_ilsvrc_xml, resolve_root
 from siamlightning.errors import DataError
 

@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
 
 __all__ = ["LoadReport", "XmlObject", "cache_files", "load", "read_ilsvrc_xml", "resolve_root"]

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources._frames import check_contiguous
 from siamlightning.data.sources._text import read_lines
 from siamlightning.data.sources._tolerant import build_sequences

@@ -3,7 +3,7 @@
 - Annotation lines hold ``x, y, w, h`` separated by commas, tabs or spaces (mixed is fine, e.g.
   ``"1,2\\t3 4"``); trailing empty lines are ignored. Boxes are used as-is (OTB's nominal 1-based
   values, as every toolkit does). ``nan``/``NaN`` values are read as NaN: OTB itself has no
-  absent-target convention, but `siamlightning.data.writers.write_otb` writes absent frames so.
+  absent-target convention, but `data.tools.writers.write_otb` writes absent frames so.
 - Several targets in one video (``groundtruth_rect.1.txt``, ``groundtruth_rect.2.txt``, as in
   OTB's Jogging and Skating2) give sequences ``<Seq>-1``, ``<Seq>-2`` (pysot's naming) that share
   the frames; Human4's lone ``groundtruth_rect.2.txt`` gives ``Human4-2``.
@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources._frames import check_contiguous, frame_number
 from siamlightning.data.sources._otb_attributes import otb_attributes
 from siamlightning.data.sources._text import read_lines

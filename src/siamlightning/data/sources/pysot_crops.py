@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
 
 __all__ = ["VERSION", "cache_files", "crop_boxes", "load"]

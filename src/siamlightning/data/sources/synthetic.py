@@ -37,7 +37,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources._synthetic_render import (
     SyntheticRenderer,
     _canvas,  # noqa: F401  (re-exported: tests clear its cache)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources._frames import check_contiguous
 from siamlightning.data.sources._tolerant import build_sequences
 from siamlightning.data.sources.otb import read_otb_boxes, sorted_frames

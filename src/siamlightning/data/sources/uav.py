@@ -21,7 +21,7 @@ from collections.abc import Sequence as SeqLike
 from pathlib import Path
 from typing import Any
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources._tolerant import build_sequences
 from siamlightning.data.sources.otb import read_otb_boxes
 from siamlightning.errors import DataError

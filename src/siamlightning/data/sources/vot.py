@@ -46,8 +46,8 @@ from typing import Any
 
 import numpy as np
 
-from siamlightning.data.io import read_image
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.io import read_image
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources._frames import check_contiguous
 from siamlightning.data.sources._text import read_lines as _lines
 from siamlightning.data.sources._tolerant import build_sequences, listed_folders

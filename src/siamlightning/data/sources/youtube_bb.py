@@ -38,7 +38,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
 
 __all__ = ["SPLITS", "VERSION", "cache_files", "jpeg_size", "load"]

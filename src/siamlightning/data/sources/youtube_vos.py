@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from siamlightning.data.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources._palette import LabelStats, list_frames, object_track, scan_pngs
 from siamlightning.errors import DataError
 

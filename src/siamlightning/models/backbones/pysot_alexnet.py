@@ -39,7 +39,7 @@ def _blocks(width_mult: float) -> list[list[nn.Module]]:
     ]
 
 
-class AlexNetLegacy(nn.Module):
+class PysotAlexNetLegacy(nn.Module):
     """pysot ``AlexNetLegacy``: one ``features`` Sequential (keys ``features.{0,1,4,5,...}``)."""
 
     stride = 8
@@ -54,7 +54,7 @@ class AlexNetLegacy(nn.Module):
         return self.features(x)
 
 
-class AlexNet(nn.Module):
+class PysotAlexNet(nn.Module):
     """pysot ``AlexNet``: the same layers split into ``layer1..5`` so blocks can be frozen."""
 
     stride = 8
@@ -73,7 +73,7 @@ class AlexNet(nn.Module):
 
 
 def legacy_to_layers_key(key: str) -> str:
-    """``AlexNetLegacy`` key ``features.N.<p>`` -> ``AlexNet`` key ``layerK.M.<p>``."""
+    """``PysotAlexNetLegacy`` key ``features.N.<p>`` -> ``PysotAlexNet`` key ``layerK.M.<p>``."""
     head, _, rest = key.partition(".")
     if head != "features":
         return key
@@ -83,4 +83,4 @@ def legacy_to_layers_key(key: str) -> str:
         if n < size:
             return f"layer{k}.{n}.{param}"
         n -= size
-    raise ValueError(f"AlexNetLegacy has no layer features.{index} (key {key!r})")
+    raise ValueError(f"PysotAlexNetLegacy has no layer features.{index} (key {key!r})")

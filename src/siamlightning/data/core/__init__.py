@@ -1,0 +1,1 @@
+"""The data model: `Sequence`, `SequenceIndex`, frame and mask reading, and the context crop."""

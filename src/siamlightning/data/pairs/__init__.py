@@ -1,0 +1,1 @@
+"""The training pair pipeline: sampling, decoding and cropping, augmentation, the DataModule."""

@@ -1,0 +1,204 @@
+"""Training pairs: pick two frames, crop each with one warp (context + jitter), augment.
+
+A sample is a pure function of ``(seed, epoch, rank, index)``, the key the sampler yields (so it
+does not depend on the DataLoader worker or the number of workers). Draw order per attempt:
+the pair (`PairSampler.sample`), template jitter, search jitter, gray, template photometric,
+search photometric. Pixels come from the full frame (default, padded with the frame mean) or,
+for a source with a `CropCache`, from its 511-px crop (the same warp composed with the crop's,
+padded with the same frame mean): both paths give the same sample up to JPEG/resampling error.
+
+Bad data never stops training: a frame that cannot be read (missing, truncated, corrupt) raises
+`DataError`; the pair is redrawn from the same rng and the sample counts it in ``skipped`` and
+names the first failure in ``skip_note``. Boxes that are NaN, zero, negative or insane never
+reach a crop: the sampler's filters drop them when it binds.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from collections.abc import Sequence as SeqLike
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from siamlightning.data.core.crops import box_to_crop, context_size, crop_affine, warp_crop
+from siamlightning.data.core.sequences import SequenceIndex
+from siamlightning.data.pairs import augment
+from siamlightning.data.pairs.sampling import PairSampler, PairSpec
+from siamlightning.data.tools.crop_cache import CropCache
+from siamlightning.errors import DataError
+
+log = logging.getLogger(__name__)
+_warned = [0]  # per process: log the first skips, then every 100th
+
+Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+def _log_skip(exc: Exception) -> None:
+    _warned[0] += 1
+    n = _warned[0]
+    if n <= 5 or n % 100 == 0:
+        log.warning("skipping unusable training frame (%d in this worker so far): %s", n, exc)
+
+
+def _chw(image: np.ndarray) -> np.ndarray:
+    """(H, W, C) -> contiguous (C, H, W) (cv2.split: about 2x faster than a strided copy)."""
+    return np.stack(cv2.split(image))
+
+
+@dataclass(frozen=True)
+class CropJitter:
+    """Random stretch (relative, per axis) and shift (output pixels) of a crop."""
+
+    shift: float = 0.0
+    scale: float = 0.0
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """Map-style dataset indexed by ``(epoch, rank, i)`` keys (see `EpochKeySampler`).
+
+    Returns dicts with ``template`` (3, Z, Z) uint8 RGB, ``search`` (3, X, X) uint8,
+    ``template_box`` and ``search_box`` (4,) float32 ``x, y, w, h`` in crop pixels, ``negative``
+    bool, ``source`` int64 (the template's source), ``skipped`` int64 (frames that could not be
+    read and were replaced by another draw) and ``skip_note`` str (the first such error, or "").
+
+    Args:
+        sources, weights, frame_ranges, num_use: the mix, see `PairSampler.bind`.
+        caches: per source a `CropCache`, its folder, or None (read full frames).
+        augment_z, augment_x: ``aug(image, rng) -> image`` (e.g. `augment.Photometric`), or an
+            albumentations pipeline (seeded from the rng), or None.
+    """
+
+    def __init__(
+        self,
+        *,
+        sources: SeqLike[SequenceIndex],
+        weights: SeqLike[float] | None = None,
+        sampler: PairSampler,
+        seed: int = 0,
+        template_size: int = 127,
+        search_size: int = 239,
+        exemplar_size: int = 127,
+        context: float = 0.5,
+        template_jitter: CropJitter = CropJitter(4.0, 0.05),
+        search_jitter: CropJitter = CropJitter(4.0, 0.05),
+        gray_prob: float = 0.0,
+        augment_z: Augment | augment.A.Compose | None = None,
+        augment_x: Augment | augment.A.Compose | None = None,
+        max_retries: int = 20,
+        frame_ranges: SeqLike[int | None] | None = None,
+        num_use: SeqLike[int | None] | None = None,
+        caches: SeqLike[CropCache | str | Path | None] | None = None,
+    ) -> None:
+        self.sources = list(sources)
+        self.sampler = sampler
+        self.sampler.bind(self.sources, weights, frame_ranges=frame_ranges, num_use=num_use)
+        self.seed = seed
+        self.template_size = template_size
+        self.search_size = search_size
+        self.exemplar_size = exemplar_size
+        self.context = context
+        self.template_jitter = template_jitter
+        self.search_jitter = search_jitter
+        self.gray_prob = gray_prob
+        self.augment_z = augment_z
+        self.augment_x = augment_x
+        self.max_retries = max_retries
+        caches = list(caches) if caches is not None else [None] * len(self.sources)
+        if len(caches) != len(self.sources):
+            raise ValueError(f"need one crop cache (or None) per source, got {len(caches)}")
+        self.caches = [c if c is None or isinstance(c, CropCache) else CropCache(c) for c in caches]
+        self._cache_rows = [
+            None if c is None else c.bind(s.names, s.frame_table().offsets)
+            for c, s in zip(self.caches, self.sources, strict=True)
+        ]
+
+    def __len__(self) -> int:
+        return 1 << 62  # indexed by keys, not by position
+
+    def _matrix(
+        self, ref: tuple[int, int, int], out: int, jitter: CropJitter, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Crop matrix (2, 3) output -> frame pixels and the target box in the crop (4,)."""
+        box = self.sampler.box(*ref)
+        # the target spans exemplar_size px at the nominal (unjittered) scale of both crops
+        s = context_size(box[2], box[3], self.context) * out / self.exemplar_size
+        st = 1.0 + rng.uniform(-1, 1, 2) * jitter.scale
+        sh = rng.uniform(-1, 1, 2) * jitter.shift * s / out
+        center = (box[0] + box[2] / 2, box[1] + box[3] / 2)
+        m = crop_affine(center, (s * st[0], s * st[1]), out, shift=(sh[0], sh[1]))
+        return m, box_to_crop(box, m).astype(np.float32)
+
+    def _pixels(self, ref: tuple[int, int, int], m: np.ndarray, out: int, memo: dict) -> np.ndarray:
+        """The (out, out, 3) crop of frame ``ref`` under ``m``: from the cache when it has it."""
+        src, seq, frame = ref
+        rows = self._cache_rows[src]
+        if rows is not None:
+            row = int(rows[self.sampler.frame_row(src, seq, frame)])
+            if row >= 0:
+                return self.caches[src].crop(row, m, out)
+        if ref not in memo:
+            memo[ref] = self.sources[src][seq].read_frame(frame)
+        return warp_crop(memo[ref], m, out)
+
+    @staticmethod
+    def _augment(aug: Augment | augment.A.Compose | None, image: np.ndarray, rng) -> np.ndarray:
+        if aug is None:
+            return image
+        if isinstance(aug, augment.A.Compose):
+            return augment.apply(aug, image, int(rng.integers(0, 2**31)))
+        return aug(image, rng)
+
+    def _draw(self, rng: np.random.Generator) -> dict[str, object]:
+        spec = self.sampler.sample(rng)
+        mz, zbox = self._matrix(spec.z, self.template_size, self.template_jitter, rng)
+        mx, xbox = self._matrix(spec.x, self.search_size, self.search_jitter, rng)
+        gray = self.gray_prob > 0 and rng.random() < self.gray_prob
+        memo: dict = {}
+        z = self._pixels(spec.z, mz, self.template_size, memo)
+        x = self._pixels(spec.x, mx, self.search_size, memo)
+        if gray:
+            z, x = augment.to_gray(z), augment.to_gray(x)
+        z = self._augment(self.augment_z, z, rng)
+        x = self._augment(self.augment_x, x, rng)
+        return {
+            "template": torch.from_numpy(_chw(z)),
+            "search": torch.from_numpy(_chw(x)),
+            "template_box": torch.from_numpy(zbox),
+            "search_box": torch.from_numpy(xbox),
+            "negative": torch.tensor(spec.negative),
+            "source": torch.tensor(spec.z[0], dtype=torch.int64),
+        }
+
+    def rng(self, key: tuple[int, int, int]) -> np.random.Generator:
+        """The generator every draw of sample ``key`` = (epoch, rank, index) comes from."""
+        epoch, rank, index = key
+        return np.random.default_rng([self.seed, epoch, rank, index])
+
+    def spec(self, key: tuple[int, int, int]) -> PairSpec:
+        """The pair sample ``key`` draws first (no image is read)."""
+        return self.sampler.sample(self.rng(key))
+
+    def __getitem__(self, key: tuple[int, int, int]) -> dict[str, object]:
+        rng = self.rng(key)
+        skipped, note = 0, ""
+        for _ in range(self.max_retries):
+            try:
+                sample = self._draw(rng)
+            except DataError as exc:  # unreadable frame: count, warn, draw another pair
+                skipped += 1
+                note = note or str(exc)
+                _log_skip(exc)
+                continue
+            sample["skipped"] = torch.tensor(skipped)
+            sample["skip_note"] = note
+            return sample
+        raise DataError(
+            f"{self.max_retries} consecutive training pairs had unreadable frames "
+            f"(key {key}; first: {note}); the dataset looks broken - run `siamlightning-prep "
+            "check`"
+        )

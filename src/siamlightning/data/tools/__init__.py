@@ -1,0 +1,1 @@
+"""Offline tools: annotation writers, dataset checks, and the crop cache builder and reader."""

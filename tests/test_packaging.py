@@ -10,7 +10,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 PROBE = """
 import siamlightning, sys
-from siamlightning.cli.common import config_dir
+from siamlightning.configs import config_dir
 from hydra import compose, initialize_config_dir
 d = config_dir()
 assert str(d).startswith(sys.argv[1]), (str(d), sys.argv[1])

@@ -8,7 +8,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 
-from siamlightning.cli.common import config_dir
+from siamlightning.configs import config_dir
 
 CONF = config_dir()
 

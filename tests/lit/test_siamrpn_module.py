@@ -13,7 +13,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
-from siamlightning.cli.common import config_dir
+from siamlightning.configs import config_dir
 from siamlightning.lit.rpn_schedule import pysot_lr_space
 from siamlightning.lit.siamrpn import SiamRPNModule, load_backbone_weights
 from siamlightning.models.backbones.pysot_alexnet import PysotAlexNet

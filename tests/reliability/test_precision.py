@@ -17,7 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from siamlightning import precision as P
-from siamlightning.cli.common import config_dir
+from siamlightning.configs import config_dir
 from siamlightning.tracking.load import build_tracker, load_tracker
 
 TINY_NET = {

@@ -1,4 +1,4 @@
-"""Shared plumbing for the Hydra entry points: ``conf/``, environment defaults, error reports."""
+"""Shared plumbing of the Hydra entry points: environment defaults, config groups, errors."""
 
 from __future__ import annotations
 
@@ -19,18 +19,6 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     FileNotFoundError,
     PermissionError,
 )
-
-
-def config_dir() -> Path:
-    """The Hydra config tree: ``siamlightning/conf`` in a wheel, else ``<checkout>/conf``."""
-    here = Path(__file__).resolve().parent.parent  # .../siamlightning
-    for cand in (here / "conf", here.parent.parent / "conf"):
-        if (cand / "train.yaml").is_file():
-            return cand
-    raise FileNotFoundError(
-        f"siamlightning config tree not found (looked in {here / 'conf'} and "
-        f"{here.parent.parent / 'conf'}); reinstall the package"
-    )
 
 
 def setup_environment() -> None:

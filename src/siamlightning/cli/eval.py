@@ -14,7 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from siamlightning.cli.common import config_dir, instantiate_group, report_errors, setup_environment
+from siamlightning.cli.common import instantiate_group, report_errors, setup_environment
+from siamlightning.configs import config_dir
 
 setup_environment()
 

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from siamlightning.cli.common import config_dir, report_errors, setup_environment
+from siamlightning.cli.common import report_errors, setup_environment
+from siamlightning.configs import config_dir
 
 setup_environment()
 

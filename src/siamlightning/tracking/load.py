@@ -33,7 +33,7 @@ def _pysot_builders() -> dict[str, Any]:
 
 
 def _tracker_yaml(config_name: str) -> Path:
-    from siamlightning.cli.common import config_dir
+    from siamlightning.configs import config_dir
 
     name = _TRACKER_YAML.get(config_name, config_name)
     return config_dir() / "tracker" / f"{name}.yaml"

@@ -1,0 +1,33 @@
+"""Where the Hydra config tree lives, and composing it outside a Hydra app (ground floor)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+__all__ = ["compose", "config_dir"]
+
+
+def config_dir() -> Path:
+    """The Hydra config tree: ``siamlightning/conf`` in a wheel, else ``<checkout>/conf``."""
+    here = Path(__file__).resolve().parent  # .../siamlightning
+    for cand in (here / "conf", here.parent.parent / "conf"):
+        if (cand / "train.yaml").is_file():
+            return cand
+    raise FileNotFoundError(
+        f"siamlightning config tree not found (looked in {here / 'conf'} and "
+        f"{here.parent.parent / 'conf'}); reinstall the package"
+    )
+
+
+def compose(config_name: str, overrides: Iterable[str] = ()) -> DictConfig:
+    """``conf/<config_name>.yaml`` composed with ``overrides`` as its app would (no run dir)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return hydra_compose(config_name=config_name, overrides=list(overrides))

@@ -92,8 +92,8 @@ def bench_path(ds: PairDataset, samples: int, runs: int) -> dict[str, Any]:
     read = _Timer(Sequence.read_frame)
     cread = _Timer(CropCache.read)
     Sequence.read_frame, CropCache.read = read, cread  # type: ignore[method-assign]
-    draw = _Timer(ds.sampler.sample)
-    ds.sampler.sample = draw  # type: ignore[method-assign]
+    draw = _Timer(ds.pairs.sample)
+    ds.pairs.sample = draw  # type: ignore[method-assign]
     try:
         for i in range(min(50, samples)):  # warm-up: file cache, lazy imports
             ds[(0, 0, i)]

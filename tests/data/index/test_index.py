@@ -250,9 +250,7 @@ def test_select_shard_lookup_and_sampler_match_sequence_index(tmp_path: Path) ->
         c.select(["seq_001", "seq_001"])
     with pytest.raises(IndexError):
         c[37]
-    sa, sb = PairSampler(frame_range=5), PairSampler(frame_range=5)
-    sa.bind([index])
-    sb.bind([c])
+    sa, sb = PairSampler(frame_range=5).bind([index]), PairSampler(frame_range=5).bind([c])
     ra, rb = np.random.default_rng(4), np.random.default_rng(4)
     assert [sa.sample(ra) for _ in range(50)] == [sb.sample(rb) for _ in range(50)]
 

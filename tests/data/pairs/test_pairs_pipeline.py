@@ -81,7 +81,7 @@ def test_search_jitter_has_pysots_shift_and_scale(synth):
     for i in range(300):
         key = (0, 0, i)
         spec, s = ds.spec(key), ds[key]
-        box = ds.sampler.box(*spec.x)
+        box = ds.pairs.box(*spec.x)
         nominal = box[2] * 127 / context_size(box[2], box[3])
         b = s["search_box"].numpy()
         shift.append(b[:2] + b[2:] / 2 - 127.5)
@@ -124,6 +124,19 @@ def broken_got(tmp_path):
     return root, broken
 
 
+def test_two_datasets_count_their_skips_independently(broken_got, caplog):
+    root, _ = broken_got
+    index = open_dataset("got10k", root, "train", cache=False, strict=False)
+    a, b = (PairDataset(sources=[index], sampler=PairSampler(frame_range=8)) for _ in "ab")
+    caplog.set_level(logging.WARNING, logger="siamlightning")
+    skipped_a = sum(int(a[(0, 0, i)]["skipped"]) for i in range(24))
+    assert skipped_a > 0 and a.skip_count == skipped_a and b.skip_count == 0
+    caplog.clear()
+    skipped_b = sum(int(b[(0, 0, i)]["skipped"]) for i in range(24))
+    assert b.skip_count == skipped_b == skipped_a and a.skip_count == skipped_a
+    assert "(1 in this worker so far)" in caplog.records[0].getMessage()  # b counts from 1
+
+
 class _CountSkips(L.Callback):
     def __init__(self) -> None:
         self.per_epoch: dict[int, int] = {}
@@ -160,7 +173,7 @@ def test_corrupt_frames_and_rows_never_stop_training(broken_got, caplog):
     )
     trainer.fit(module, datamodule=dm)
     assert trainer.global_step == 2 * 48 // 8  # every step ran
-    info = dm.sampler.summary[0]
+    info = dm.train_set.pairs.summary[0]
     assert info["empty_sequences"] == 1  # the all-zero sequence is ignored and counted
     assert info["dropped"]["not_visible"] >= 16 + 3  # its 16 rows + NaN, zero, negative rows
     assert re.search(r"1 without a usable frame, ignored", caplog.text)

@@ -9,6 +9,7 @@ import torch
 from siamlightning.data import open_dataset
 from siamlightning.data.core.sequences import FrameTable, Sequence, SequenceIndex
 from siamlightning.data.pairs import augment
+from siamlightning.data.pairs.datamodule import TrackingDataModule
 from siamlightning.data.pairs.dataset import CropJitter, PairDataset
 from siamlightning.data.pairs.sampling import (
     EpochKeySampler,
@@ -65,6 +66,30 @@ def test_ranks_epochs_and_seeds_draw_different_pairs(synth):
         assert not any(torch.equal(r0[i], other[j]) for i in range(6) for j in range(6))
 
 
+def test_binding_leaves_the_sampler_as_hydra_built_it():
+    sampler = PairSampler(frame_range=20, neg_prob=0.2)
+    before = repr(vars(sampler))
+    dm = TrackingDataModule(
+        train_sources=[{"name": "synthetic", "options": {"num_sequences": 3, "length": 12}}],
+        val_sources=[{"name": "synthetic", "options": {"seed": 5, "num_sequences": 2}}],
+        sampler=sampler,
+        num_workers=0,
+    )
+    dm.setup("fit")
+    assert dm.sampler is sampler and repr(vars(sampler)) == before
+    assert dm.train_set.pairs.sampler is sampler and len(dm.train_set.pairs.summary) == 1
+
+
+def test_one_sampler_binds_two_datasets_independently(synth):
+    other = open_dataset("synthetic", None, seed=4, num_sequences=2, length=10)
+    shared = PairSampler(frame_range=20, neg_prob=0.2)
+    a = PairDataset(sources=[synth], sampler=shared)
+    PairDataset(sources=[other], sampler=shared)  # binding again does not rebind ``a``
+    alone = PairDataset(sources=[synth], sampler=PairSampler(frame_range=20, neg_prob=0.2))
+    keys = [(0, 0, i) for i in range(20)]
+    assert [a.spec(k) for k in keys] == [alone.spec(k) for k in keys]
+
+
 def test_key_sampler_follows_epoch_and_rank():
     s = EpochKeySampler(4, rank=1)
     assert list(s) == [(0, 1, 0), (0, 1, 1), (0, 1, 2), (0, 1, 3)]
@@ -91,12 +116,10 @@ def test_frame_range_in_frames_and_in_positions():
     boxes[:10] = boxes[50:] = [10, 10, 20, 20]
     index = SequenceIndex([_seq("gap", boxes)])
     rng = np.random.default_rng(0)
-    frames = PairSampler(frame_range=5)
-    frames.bind([index])
+    frames = PairSampler(frame_range=5).bind([index])
     gaps = [abs(p.x[2] - p.z[2]) for p in (frames.sample(rng) for _ in range(2000))]
     assert max(gaps) == 5
-    positions = PairSampler(frame_range=5, range_unit="positions")
-    positions.bind([index])
+    positions = PairSampler(frame_range=5, range_unit="positions").bind([index])
     pairs = [positions.sample(rng) for _ in range(4000)]
     usable = list(range(10)) + list(range(50, 60))
     pos = [(usable.index(p.z[2]), usable.index(p.x[2])) for p in pairs]
@@ -147,21 +170,21 @@ def _sources(n_seqs=(10, 20, 30)):
 
 
 def test_mix_weights_num_use_and_empty_sources():
-    s = PairSampler()
-    s.bind(_sources(), [0.5, 0.3, 0.2])
+    p = PairSampler()
+    s = p.bind(_sources(), [0.5, 0.3, 0.2])
     np.testing.assert_allclose(s.probabilities, [0.5, 0.3, 0.2])
-    s.bind(_sources(), num_use=[-1, 100, None])  # pysot: NUM_USE, -1 (and None) = all sequences
+    s = p.bind(_sources(), num_use=[-1, 100, None])  # pysot: NUM_USE, -1 (and None) = all sequences
     np.testing.assert_allclose(s.probabilities, np.array([10, 100, 30]) / 140)
-    s.bind(_sources(), [2.0, 1.0, 1.0], num_use=[10, 10, 20])
+    s = p.bind(_sources(), [2.0, 1.0, 1.0], num_use=[10, 10, 20])
     np.testing.assert_allclose(s.probabilities, [0.4, 0.2, 0.4])
     empty = SequenceIndex([_seq("bad", [[0, 0, 0, 0.0]] * 3)], name="bad")
-    s.bind([*_sources((4,)), empty], [1.0, 5.0])
+    s = p.bind([*_sources((4,)), empty], [1.0, 5.0])
     np.testing.assert_allclose(s.probabilities, [1.0, 0.0])
     assert s.summary[1]["empty_sequences"] == 1 and s.summary[1]["dropped"]["not_visible"] == 3
     with pytest.raises(ValueError, match="no source"):
-        s.bind([empty])
+        p.bind([empty])
     rng = np.random.default_rng(1)
-    s.bind(_sources(), [0.5, 0.3, 0.2])
+    s = p.bind(_sources(), [0.5, 0.3, 0.2])
     counts = np.bincount([s.sample(rng).z[0] for _ in range(20000)], minlength=3) / 20000
     np.testing.assert_allclose(counts, [0.5, 0.3, 0.2], atol=4 * np.sqrt(0.25 / 20000))
 
@@ -171,8 +194,7 @@ def test_per_source_frame_range_and_negative_pairs():
         SequenceIndex([_seq(f"{k}{j}", [[5.0, 5.0, 10.0, 10.0]] * 200) for j in range(3)])
         for k in "ab"
     ]
-    s = PairSampler(frame_range=50, neg_prob=0.25)
-    s.bind(long, frame_ranges=[None, 2])
+    s = PairSampler(frame_range=50, neg_prob=0.25).bind(long, frame_ranges=[None, 2])
     rng = np.random.default_rng(2)
     pairs = [s.sample(rng) for _ in range(4000)]
     neg = [p for p in pairs if p.negative]
@@ -206,9 +228,9 @@ class _BigIndex:
 
 def test_bind_is_vectorised_over_a_million_frames():
     big = _BigIndex()
-    s = PairSampler(min_size=20, max_aspect=4)
+    p = PairSampler(min_size=20, max_aspect=4)
     t0 = time.perf_counter()
-    s.bind([big])
+    s = p.bind([big])
     elapsed = time.perf_counter() - t0
     assert elapsed < 1.5, f"bind took {elapsed:.2f} s for 1.5M frames"
     info = s.summary[0]

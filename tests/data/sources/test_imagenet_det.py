@@ -177,7 +177,7 @@ def test_pairs_from_single_frames(det: Path) -> None:
     assert int(sample["skipped"]) == 0 and sample["search"].shape == (3, 239, 239)
     box = sample["search_box"].numpy()
     assert box[0] + box[2] / 2 == pytest.approx(119.5, abs=1e-3)
-    spec = sampler.sample(np.random.default_rng(0))
+    spec = ds.pairs.sample(np.random.default_rng(0))
     assert spec.z == spec.x  # one-frame sequences: template and search from the same image
 
 

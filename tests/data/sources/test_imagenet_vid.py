@@ -205,7 +205,7 @@ def test_open_dataset_and_pair_sampling(vid: Path) -> None:
     )
     rng = np.random.default_rng(0)
     for _ in range(50):
-        p = sampler.sample(rng)
+        p = ds.pairs.sample(rng)
         assert p.z[1] == p.x[1] and abs(p.z[2] - p.x[2]) <= 2
     sample = ds[(0, 0, 0)]
     assert sample["template"].shape == (3, 127, 127) and sample["search"].shape == (3, 239, 239)

@@ -172,8 +172,8 @@ def test_datamodule_sources_take_frame_range_num_use_and_crop_cache(got, cache):
     dm.setup("fit")
     ds = dm.train_set
     assert isinstance(ds.caches[0], CropCache) and ds.caches[1] is None
-    assert [i["frame_range"] for i in ds.sampler.summary] == [3, 100]
-    np.testing.assert_allclose(ds.sampler.probabilities, [30 / 35, 5 / 35])  # num_use; -1 = all 5
+    assert [i["frame_range"] for i in ds.pairs.summary] == [3, 100]
+    np.testing.assert_allclose(ds.pairs.probabilities, [30 / 35, 5 / 35])  # num_use; -1 = all 5
     sample = ds[(0, 0, 0)]
     assert sample["search"].shape == (3, 239, 239) and sample["skip_note"] == ""
     with pytest.raises(ValueError, match="crop_cach"):

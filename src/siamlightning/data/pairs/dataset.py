@@ -2,15 +2,16 @@
 
 A sample is a pure function of ``(seed, epoch, rank, index)``, the key the sampler yields (so it
 does not depend on the DataLoader worker or the number of workers). Draw order per attempt:
-the pair (`PairSampler.sample`), template jitter, search jitter, gray, template photometric,
+the pair (`BoundPairSampler.sample`), template jitter, search jitter, gray, template photometric,
 search photometric. Pixels come from the full frame (default, padded with the frame mean) or,
 for a source with a `CropCache`, from its 511-px crop (the same warp composed with the crop's,
 padded with the same frame mean): both paths give the same sample up to JPEG/resampling error.
 
 Bad data never stops training: a frame that cannot be read (missing, truncated, corrupt) raises
 `DataError`; the pair is redrawn from the same rng and the sample counts it in ``skipped`` and
-names the first failure in ``skip_note``. Boxes that are NaN, zero, negative or insane never
-reach a crop: the sampler's filters drop them when it binds.
+names the first failure in ``skip_note``; each copy of the dataset (one per DataLoader worker)
+counts its skips in ``skip_count`` and logs the first 5, then every 100th. Boxes that are NaN,
+zero, negative or insane never reach a crop: the sampler's filters drop them when it binds.
 """
 
 from __future__ import annotations
@@ -28,21 +29,13 @@ import torch
 from siamlightning.data.core.crops import box_to_crop, context_size, crop_affine, warp_crop
 from siamlightning.data.core.sequences import SequenceIndex
 from siamlightning.data.pairs import augment
-from siamlightning.data.pairs.sampling import PairSampler, PairSpec
+from siamlightning.data.pairs.sampling import BoundPairSampler, PairSampler, PairSpec
 from siamlightning.data.tools.crop_cache import CropCache
 from siamlightning.errors import DataError
 
 log = logging.getLogger(__name__)
-_warned = [0]  # per process: log the first skips, then every 100th
 
 Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
-
-
-def _log_skip(exc: Exception) -> None:
-    _warned[0] += 1
-    n = _warned[0]
-    if n <= 5 or n % 100 == 0:
-        log.warning("skipping unusable training frame (%d in this worker so far): %s", n, exc)
 
 
 def _chw(image: np.ndarray) -> np.ndarray:
@@ -95,8 +88,11 @@ class PairDataset(torch.utils.data.Dataset):
         caches: SeqLike[CropCache | str | Path | None] | None = None,
     ) -> None:
         self.sources = list(sources)
-        self.sampler = sampler
-        self.sampler.bind(self.sources, weights, frame_ranges=frame_ranges, num_use=num_use)
+        self.sampler = sampler  # as given (Hydra's); never changed here
+        self.pairs: BoundPairSampler = sampler.bind(
+            self.sources, weights, frame_ranges=frame_ranges, num_use=num_use
+        )
+        self.skip_count = 0  # unreadable frames this copy (process / worker) met so far
         self.seed = seed
         self.template_size = template_size
         self.search_size = search_size
@@ -124,7 +120,7 @@ class PairDataset(torch.utils.data.Dataset):
         self, ref: tuple[int, int, int], out: int, jitter: CropJitter, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray]:
         """Crop matrix (2, 3) output -> frame pixels and the target box in the crop (4,)."""
-        box = self.sampler.box(*ref)
+        box = self.pairs.box(*ref)
         # the target spans exemplar_size px at the nominal (unjittered) scale of both crops
         s = context_size(box[2], box[3], self.context) * out / self.exemplar_size
         st = 1.0 + rng.uniform(-1, 1, 2) * jitter.scale
@@ -138,7 +134,7 @@ class PairDataset(torch.utils.data.Dataset):
         src, seq, frame = ref
         rows = self._cache_rows[src]
         if rows is not None:
-            row = int(rows[self.sampler.frame_row(src, seq, frame)])
+            row = int(rows[self.pairs.frame_row(src, seq, frame)])
             if row >= 0:
                 return self.caches[src].crop(row, m, out)
         if ref not in memo:
@@ -154,7 +150,7 @@ class PairDataset(torch.utils.data.Dataset):
         return aug(image, rng)
 
     def _draw(self, rng: np.random.Generator) -> dict[str, object]:
-        spec = self.sampler.sample(rng)
+        spec = self.pairs.sample(rng)
         mz, zbox = self._matrix(spec.z, self.template_size, self.template_jitter, rng)
         mx, xbox = self._matrix(spec.x, self.search_size, self.search_jitter, rng)
         gray = self.gray_prob > 0 and rng.random() < self.gray_prob
@@ -174,6 +170,13 @@ class PairDataset(torch.utils.data.Dataset):
             "source": torch.tensor(spec.z[0], dtype=torch.int64),
         }
 
+    def _log_skip(self, exc: Exception) -> None:
+        """Count an unreadable frame; log the first 5 of this copy, then every 100th."""
+        self.skip_count += 1
+        n = self.skip_count
+        if n <= 5 or n % 100 == 0:
+            log.warning("skipping unusable training frame (%d in this worker so far): %s", n, exc)
+
     def rng(self, key: tuple[int, int, int]) -> np.random.Generator:
         """The generator every draw of sample ``key`` = (epoch, rank, index) comes from."""
         epoch, rank, index = key
@@ -181,7 +184,7 @@ class PairDataset(torch.utils.data.Dataset):
 
     def spec(self, key: tuple[int, int, int]) -> PairSpec:
         """The pair sample ``key`` draws first (no image is read)."""
-        return self.sampler.sample(self.rng(key))
+        return self.pairs.sample(self.rng(key))
 
     def __getitem__(self, key: tuple[int, int, int]) -> dict[str, object]:
         rng = self.rng(key)
@@ -192,7 +195,7 @@ class PairDataset(torch.utils.data.Dataset):
             except DataError as exc:  # unreadable frame: count, warn, draw another pair
                 skipped += 1
                 note = note or str(exc)
-                _log_skip(exc)
+                self._log_skip(exc)
                 continue
             sample["skipped"] = torch.tensor(skipped)
             sample["skip_note"] = note

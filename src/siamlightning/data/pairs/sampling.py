@@ -119,8 +119,9 @@ class _Source:
 
 
 class PairSampler:
-    """Draws template/search pairs: same sequence within ``frame_range`` (see the module doc), or
-    (with probability ``neg_prob``) a negative pair whose search comes from another sequence."""
+    """How template/search pairs are drawn: same sequence within ``frame_range`` (see the module
+    doc), or (with probability ``neg_prob``) a negative pair whose search comes from another
+    sequence. `bind` applies it to a mix of sources; the `BoundPairSampler` it returns draws."""
 
     def __init__(
         self,
@@ -152,14 +153,6 @@ class PairSampler:
             max_rel_size=max_rel_size,
             min_visible=min_visible,
         )
-        self._src: list[_Source] = []
-        self._cum = np.ones(0)
-        self.summary: list[dict[str, Any]] = []
-
-    @property
-    def probabilities(self) -> np.ndarray:
-        """(num_sources,) probability of drawing each source."""
-        return np.diff(self._cum, prepend=0.0)
 
     def _bind_one(self, index: Any, frame_range: int) -> tuple[_Source, dict[str, Any]]:
         table = index.frame_table()
@@ -195,8 +188,10 @@ class PairSampler:
         *,
         frame_ranges: SeqLike[int | None] | None = None,
         num_use: SeqLike[int | None] | None = None,
-    ) -> None:
-        """Index the usable frames of every source and fix the mix.
+    ) -> BoundPairSampler:
+        """This sampler bound to ``sources``: their usable frames indexed, the mix fixed.
+
+        The sampler itself is not changed (Hydra builds it; several datasets may bind it).
 
         Args:
             sources: indexes (anything with ``frame_table()``, ``name`` and iteration).
@@ -217,9 +212,9 @@ class PairSampler:
             self._bind_one(s, self.frame_range if r is None else int(r))
             for s, r in zip(sources, ranges, strict=True)
         ]
-        self._src = [b[0] for b in bound]
-        self.summary = [b[1] for b in bound]
-        n_seqs = np.array([len(s.seqs) for s in self._src], dtype=np.float64)
+        src = [b[0] for b in bound]
+        summary = [b[1] for b in bound]
+        n_seqs = np.array([len(s.seqs) for s in src], dtype=np.float64)
         if num_use is not None and any(u is not None for u in num_use):
             if len(num_use) != k:
                 raise ValueError(f"need one num_use per source, got {list(num_use)}")
@@ -228,9 +223,10 @@ class PairSampler:
         w = np.where(n_seqs > 0, w, 0.0)
         if w.sum() <= 0:
             raise ValueError("no source has a sequence with a usable (visible, sane) target box")
-        self._cum = np.cumsum(w / w.sum())
-        self._cum[-1] = 1.0
-        for info, p in zip(self.summary, self.probabilities, strict=True):
+        cum = np.cumsum(w / w.sum())
+        cum[-1] = 1.0
+        pairs = BoundPairSampler(self, src, cum, summary)
+        for info, p in zip(summary, pairs.probabilities, strict=True):
             info["probability"] = float(p)
             log.info(
                 "pair source %r: %d sequences (%d without a usable frame, ignored), %d of %d "
@@ -238,6 +234,30 @@ class PairSampler:
                 info["name"], info["sequences"], info["empty_sequences"], info["usable_frames"],
                 info["frames"], {k: v for k, v in info["dropped"].items() if v}, p,
             )  # fmt: skip
+        return pairs
+
+
+class BoundPairSampler:
+    """A `PairSampler` bound to its sources (`PairSampler.bind`): draws pairs from their usable
+    frames. Not changed after it is built; ``summary`` has one dict per source (counts of
+    sequences, frames, usable frames, dropped frames per rule, frame range, probability)."""
+
+    def __init__(
+        self,
+        sampler: PairSampler,
+        sources: list[_Source],
+        cum: np.ndarray,
+        summary: list[dict[str, Any]],
+    ) -> None:
+        self.sampler = sampler
+        self._src = sources
+        self._cum = cum
+        self.summary = summary
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """(num_sources,) probability of drawing each source."""
+        return np.diff(self._cum, prepend=0.0)
 
     def frame_row(self, src: int, seq: int, frame: int) -> int:
         """Row of (sequence, frame) of source ``src`` in that source's frame table."""
@@ -259,7 +279,7 @@ class PairSampler:
         a, b = int(s.offsets[seq]), int(s.offsets[seq + 1])
         pz = a + int(rng.integers(b - a))
         z = (src, seq, int(s.frame_no[pz]))
-        if rng.random() < self.neg_prob:
+        if rng.random() < self.sampler.neg_prob:
             for _ in range(10):
                 src2, seq2 = self._pick_seq(rng)
                 if (src2, seq2) != (src, seq):
@@ -267,7 +287,7 @@ class PairSampler:
                     p2 = s2.offsets[seq2] + rng.integers(s2.offsets[seq2 + 1] - s2.offsets[seq2])
                     return PairSpec(z, (src2, seq2, int(s2.frame_no[p2])), True)
         r = s.frame_range
-        if self.range_unit == "positions":
+        if self.sampler.range_unit == "positions":
             lo, hi = max(a, pz - r), min(b, pz + r + 1)
         else:
             fr = s.frame_no[a:b]

@@ -23,9 +23,9 @@ import torch
 
 from siamlightning.metrics.raster import raster_overlaps
 from siamlightning.metrics.regions import FAILURE, INIT, REGION, UNKNOWN
-from siamlightning.metrics.vot import ar_summary
 from siamlightning.metrics.vot_eao import eao_curve, eao_interval, eao_score
-from siamlightning.metrics.vot_metrics import VOTEAO
+from siamlightning.metrics.vot_reset import ar_summary
+from siamlightning.metrics.vot_torchmetrics import VOTEAO
 
 
 def simulate(rng: np.random.Generator, n: int, p_fail: float) -> tuple[np.ndarray, np.ndarray]:

@@ -174,7 +174,7 @@ def run_pysot(pysot_dir: str, python: str, data: Path, results: Path) -> dict[st
 def run_ours(data: Path, results: Path) -> dict[str, float]:
     """``score_vot_folder(variant="pysot")`` on the case -> eao, accuracy, robustness, failures."""
     from siamlightning.data import open_dataset
-    from siamlightning.evaluation.vot_score import score_vot_folder
+    from siamlightning.evaluation.vot_reset_scoring import score_vot_folder
 
     index = open_dataset("vot", data)
     o = score_vot_folder(results, index, year=2018, variant="pysot")["overall"]

@@ -23,7 +23,7 @@ import numpy as np
 
 from siamlightning.data import open_dataset
 from siamlightning.data.tools.writers import write_got10k, write_lasot, write_vot
-from siamlightning.evaluation.vot import run_vot
+from siamlightning.evaluation.vot_reset_runner import run_vot
 from siamlightning.tracking.base import Tracker, TrackResult, check_init_box
 
 

@@ -13,7 +13,7 @@ from test_track import make_checkpoint
 
 from siamlightning.data import open_dataset
 from siamlightning.data.tools.writers import write_got10k
-from siamlightning.evaluation.formats import write_result
+from siamlightning.evaluation.result_files import write_result
 
 N_SEQ, N_FRAMES = 2, 12
 

@@ -11,10 +11,9 @@ from test_ope_runner import AUC_A, AUC_B, SEQ_A, SEQ_B, make_seq
 
 from siamlightning.data.core.sequences import SequenceIndex
 from siamlightning.evaluation import run_ope, score_ope
-from siamlightning.evaluation.formats import read_results, write_result
 from siamlightning.evaluation.log_report import flat_scalars
 from siamlightning.evaluation.plots import ope_plots
-from siamlightning.evaluation.results import SequenceResult
+from siamlightning.evaluation.result_files import SequenceResult, read_results, write_result
 from siamlightning.tracking.base import StaticTracker, TrackResult
 
 

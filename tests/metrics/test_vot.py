@@ -10,7 +10,16 @@ import pytest
 
 from siamlightning.errors import DataError
 from siamlightning.metrics.regions import FAILURE, INIT, REGION, UNKNOWN, Special, write_regions
-from siamlightning.metrics.vot import (
+from siamlightning.metrics.vot_anchor import (
+    AnchorSequence,
+    anchor_ar,
+    anchor_eao,
+    anchor_eao_curve,
+    anchor_progress,
+    find_anchors,
+)
+from siamlightning.metrics.vot_eao import eao, eao_curve, eao_interval, eao_score
+from siamlightning.metrics.vot_reset import (
     accuracy,
     ar_summary,
     average_failures,
@@ -22,16 +31,7 @@ from siamlightning.metrics.vot import (
     read_runs,
     trajectory_overlaps,
 )
-from siamlightning.metrics.vot_anchor import (
-    AnchorSequence,
-    anchor_ar,
-    anchor_eao,
-    anchor_eao_curve,
-    anchor_progress,
-    find_anchors,
-)
-from siamlightning.metrics.vot_eao import eao, eao_curve, eao_interval, eao_score
-from siamlightning.metrics.vot_metrics import VOTEAO, VOTAccuracyRobustness
+from siamlightning.metrics.vot_torchmetrics import VOTEAO, VOTAccuracyRobustness
 
 R, U, I, F = REGION, UNKNOWN, INIT, FAILURE  # noqa: E741 (trajectory codes, as in the spec)
 

@@ -15,9 +15,9 @@ from siamlightning.data import open_dataset
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.tools.writers import write_otb
 from siamlightning.errors import DataError
-from siamlightning.evaluation.formats import read_results, write_result
 from siamlightning.evaluation.ope import score_ope
-from siamlightning.evaluation.vot_score import score_vot_folder
+from siamlightning.evaluation.result_files import read_results, write_result
+from siamlightning.evaluation.vot_reset_scoring import score_vot_folder
 
 # OTB names and how other toolkits spell their files (pysot, pytracking, DaSiamRPN...)
 WILD = {

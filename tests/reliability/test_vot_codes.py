@@ -14,8 +14,8 @@ from helpers import run_cli
 
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
-from siamlightning.evaluation.vot_multistart import score_vot_multistart_folder
-from siamlightning.evaluation.vot_score import score_vot_folder
+from siamlightning.evaluation.vot_anchor_experiment import score_vot_multistart_folder
+from siamlightning.evaluation.vot_reset_scoring import score_vot_folder
 
 N = 30
 BOX = "10,10,20,15"
@@ -92,7 +92,7 @@ def test_nan_region_while_tracking_scores_as_overlap_0_and_is_reported(tmp_path,
     nan = _lines(*head, "nan,nan,nan,nan", BOX, "NaN,NaN,NaN,NaN", "2", "0", "0", "0", "0", "1")
     zero = [far if v.lower().startswith("nan") else v for v in nan]
     kw = {"variant": variant, "interval": (2, 10)}
-    with caplog.at_level("WARNING", logger="siamlightning.metrics.vot"):
+    with caplog.at_level("WARNING", logger="siamlightning.metrics.vot_reset"):
         a = score_vot_folder(_write(tmp_path / "nan", nan), _index(), **kw)["overall"]
     b = score_vot_folder(_write(tmp_path / "zero", zero), _index(), **kw)["overall"]
     assert a["accuracy"] == b["accuracy"] < 1.0

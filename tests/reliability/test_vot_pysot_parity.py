@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from siamlightning.data import open_dataset
-from siamlightning.evaluation.vot_score import score_vot_folder
+from siamlightning.evaluation.vot_reset_scoring import score_vot_folder
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "compare" / "vot_pysot_toolkit.py"
 PYSOT = {

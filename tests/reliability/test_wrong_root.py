@@ -14,7 +14,7 @@ from helpers import run_cli
 from siamlightning.data import open_dataset
 from siamlightning.data.tools.writers import write_got10k, write_otb, write_vot
 from siamlightning.errors import DataError
-from siamlightning.evaluation.formats import write_result
+from siamlightning.evaluation.result_files import write_result
 
 OTB_EXPECTS = "the OTB layout expects <Seq>/groundtruth_rect.txt and <Seq>/img/0001.jpg below it"
 

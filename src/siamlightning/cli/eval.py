@@ -27,7 +27,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf  # noqa: E402
 
 from siamlightning.errors import DataError  # noqa: E402
 from siamlightning.evaluation.compare import compare, open_benchmark  # noqa: E402
-from siamlightning.evaluation.formats import (  # noqa: E402
+from siamlightning.evaluation.result_files import (  # noqa: E402
     read_results,
     write_trackingnet_submission,
 )
@@ -39,12 +39,12 @@ from siamlightning.evaluation.report import (  # noqa: E402
     format_table,
     write_metrics_json,
 )
-from siamlightning.evaluation.vot import run_vot  # noqa: E402
-from siamlightning.evaluation.vot_multistart import (  # noqa: E402
+from siamlightning.evaluation.vot_reset_runner import run_vot  # noqa: E402
+from siamlightning.evaluation.vot_anchor_experiment import (  # noqa: E402
     run_vot_multistart,
     score_vot_multistart_folder,
 )
-from siamlightning.evaluation.vot_score import score_vot_folder  # noqa: E402
+from siamlightning.evaluation.vot_reset_scoring import score_vot_folder  # noqa: E402
 from siamlightning.metrics.vot_eao import eao_interval  # noqa: E402
 from siamlightning.tracking.load import build_tracker, load_net  # noqa: E402
 

@@ -21,7 +21,7 @@ from tqdm import tqdm  # noqa: E402
 
 from siamlightning.data.core.io import read_image  # noqa: E402
 from siamlightning.errors import DataError, FrameReadError  # noqa: E402
-from siamlightning.evaluation.results import write_ope_result  # noqa: E402
+from siamlightning.evaluation.result_files import write_ope_result  # noqa: E402
 from siamlightning.tracking.load import build_tracker, load_net  # noqa: E402
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}

@@ -2,7 +2,7 @@
 
 from siamlightning.evaluation.ope import gather_results, run_ope, score_ope, track_sequence
 from siamlightning.evaluation.report import format_table, to_jsonable, write_metrics_json
-from siamlightning.evaluation.results import (
+from siamlightning.evaluation.result_files import (
     SequenceResult,
     read_ope_result,
     read_ope_results,
@@ -10,7 +10,7 @@ from siamlightning.evaluation.results import (
     write_ope_result,
     write_times,
 )
-from siamlightning.evaluation.vot_multistart import (
+from siamlightning.evaluation.vot_anchor_experiment import (
     AnchorRun,
     read_trajectory,
     run_vot_multistart,

@@ -20,8 +20,7 @@ from tqdm.auto import tqdm
 
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
-from siamlightning.evaluation.formats import write_result
-from siamlightning.evaluation.results import SequenceResult
+from siamlightning.evaluation.result_files import SequenceResult, write_result
 from siamlightning.metrics.ope import OPEMetrics, OPEProtocol, get_protocol, ope_targets
 from siamlightning.tracking.base import Tracker
 

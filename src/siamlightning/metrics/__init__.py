@@ -36,10 +36,10 @@ from siamlightning.metrics.regions import (
     read_regions,
     write_regions,
 )
-from siamlightning.metrics.vot import accuracy, ar_summary, read_runs, trajectory_overlaps
 from siamlightning.metrics.vot_anchor import anchor_ar, anchor_eao
 from siamlightning.metrics.vot_eao import EAO_INTERVALS, eao, eao_curve, eao_interval
-from siamlightning.metrics.vot_metrics import VOTEAO, VOTAccuracyRobustness
+from siamlightning.metrics.vot_reset import accuracy, ar_summary, read_runs, trajectory_overlaps
+from siamlightning.metrics.vot_torchmetrics import VOTEAO, VOTAccuracyRobustness
 
 __all__ = [
     "EAO_INTERVALS",

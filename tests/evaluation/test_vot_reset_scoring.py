@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
-from test_vot_runner import Scripted, _seq
+from test_vot_reset_runner import Scripted, _seq
 
 from siamlightning.data.core.sequences import SequenceIndex
-from siamlightning.evaluation.vot import run_vot
-from siamlightning.evaluation.vot_score import score_vot_folder
+from siamlightning.evaluation.vot_reset_runner import run_vot
+from siamlightning.evaluation.vot_reset_scoring import score_vot_folder
 
 
 def test_runner_output_scores_end_to_end(tmp_path):

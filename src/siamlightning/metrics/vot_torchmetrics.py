@@ -16,7 +16,6 @@ import torch
 from torch import Tensor
 
 from siamlightning.metrics.rows import RowSpecs, SequenceRowsMetric
-from siamlightning.metrics.vot import ar_summary
 from siamlightning.metrics.vot_eao import (
     Variant,
     _check_variant,
@@ -24,6 +23,7 @@ from siamlightning.metrics.vot_eao import (
     eao_interval,
     eao_score,
 )
+from siamlightning.metrics.vot_reset import ar_summary
 
 __all__ = ["VOTEAO", "VOTAccuracyRobustness", "VOTSequenceMetric"]
 

@@ -10,8 +10,8 @@ import numpy as np
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
 from siamlightning.evaluation.result_folder import ResultFolder, check_results_folder
-from siamlightning.metrics.vot import ar_summary, pysot_groundtruth, read_runs
 from siamlightning.metrics.vot_eao import eao_curve, eao_interval, eao_score
+from siamlightning.metrics.vot_reset import ar_summary, pysot_groundtruth, read_runs
 
 
 def _groundtruth(seq: Sequence, variant: str) -> list[np.ndarray]:

@@ -10,7 +10,7 @@ from siamlightning.data import open_dataset
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.tools.writers import write_vot
 from siamlightning.errors import DataError
-from siamlightning.evaluation.vot_multistart import (
+from siamlightning.evaluation.vot_anchor_experiment import (
     read_trajectory,
     run_vot_multistart,
     score_vot_multistart_folder,

@@ -1,7 +1,7 @@
 import numpy as np
 
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
-from siamlightning.evaluation.vot import run_vot
+from siamlightning.evaluation.vot_reset_runner import run_vot
 from siamlightning.metrics.regions import FAILURE, INIT, UNKNOWN, Special, read_regions
 from siamlightning.tracking.base import Tracker, TrackResult
 

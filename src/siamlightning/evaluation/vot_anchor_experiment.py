@@ -34,7 +34,7 @@ from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources.vot import vot_init_box
 from siamlightning.errors import DataError
 from siamlightning.evaluation.result_folder import ResultFolder
-from siamlightning.evaluation.vot_score import runs_dir, sequence_runs_dir
+from siamlightning.evaluation.vot_reset_scoring import runs_dir, sequence_runs_dir
 from siamlightning.metrics.raster import raster_overlaps
 from siamlightning.metrics.regions import (
     INIT,

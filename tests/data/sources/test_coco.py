@@ -12,17 +12,23 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from siamlightning.data import open_dataset
+from siamlightning.data.core.masks import decode_coco_segmentation
 from siamlightning.data.index.cache import load_cached
 from siamlightning.data.pairs.dataset import PairDataset
 from siamlightning.data.pairs.sampling import PairSampler
 from siamlightning.data.sources import coco
-from siamlightning.data.sources.coco import cache_files, decode_mask, load
+from siamlightning.data.sources.coco import cache_files, load
 from siamlightning.errors import DataError
 
 # image 1 is 40x30 (W x H), image 2 is 50x60
 _RLE_COUNTS = [2 * 30 + 5, 5, 25, 5, 1100]  # column-major: rows 5-9 of columns 2 and 3
 _SOLID = np.zeros((60, 50), np.uint8)
 _SOLID[10:40, 20:30] = 1  # 300 px, compressed RLE below
+
+
+def decode_mask(seq):
+    """The COCO mask of a one-frame sequence, decoded from its meta."""
+    return decode_coco_segmentation(seq.meta, seq.name)
 
 
 def _coco_json() -> dict:
@@ -101,6 +107,7 @@ def test_masks_false_drops_segmentations(coco_root: Path) -> None:
     index = load(coco_root, split="val2017", masks=False)
     s = index["7-101"]
     assert "segmentation" not in s.meta and not s.has_masks
+    assert s.read_mask(0) is None and "mask_format" not in s.meta
     with pytest.raises(DataError, match="has no segmentation"):
         decode_mask(s)
 
@@ -151,5 +158,6 @@ def test_index_cache_round_trip(coco_root: Path) -> None:
     for a, b in zip(fresh, cached):
         assert list(b.frames) == a.frames and np.array_equal(a.boxes, b.boxes)
         assert np.array_equal(decode_mask(a), decode_mask(b)) and b.meta["category"]
+        assert np.array_equal(a.read_mask(0), b.read_mask(0)) and b.meta["mask_format"] == "coco"
     ann = coco_root / "annotations" / "instances_val2017.json"
     assert cache_files(coco_root, "val2017") == [ann, coco_root / "val2017"]

@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 from siamlightning.data import available_sources, open_dataset
+from siamlightning.data.core.masks import read_object_mask
 from siamlightning.data.pairs.dataset import PairDataset
 from siamlightning.data.pairs.sampling import PairSampler
 from siamlightning.data.sources import davis
-from siamlightning.data.sources._palette import read_object_mask
 from siamlightning.errors import DataError
 
 H, W = 20, 30
@@ -76,7 +76,8 @@ def root(tmp_path: Path) -> Path:
 
 
 def test_2017_one_sequence_per_object(root: Path) -> None:
-    assert {"davis", "youtube_vos"} <= set(available_sources()) and davis.VERSION == 1
+    assert {"davis", "youtube_vos"} <= set(available_sources())
+    assert davis.VERSION == 2  # 2: meta["mask_format"]
     index = open_dataset("davis", root)
     assert index.names == ["dogs-1", "dogs-2"] and index.name == "davis"
     d1, d2 = index

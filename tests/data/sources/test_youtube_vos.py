@@ -14,14 +14,10 @@ import torch
 from PIL import Image
 
 from siamlightning.data import open_dataset
+from siamlightning.data.core.masks import read_object_mask, read_palette_png
 from siamlightning.data.pairs.dataset import PairDataset
 from siamlightning.data.pairs.sampling import PairSampler
-from siamlightning.data.sources._palette import (
-    label_stats,
-    read_object_mask,
-    read_palette_png,
-    scan_pngs,
-)
+from siamlightning.data.sources._palette import label_stats, scan_pngs
 from siamlightning.data.sources.youtube_vos import load
 from siamlightning.errors import DataError
 

@@ -16,7 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from siamlightning.data.core.io import read_image, read_mask
+from siamlightning.data.core.io import read_image
+from siamlightning.data.core.masks import IN_META, decode_mask
 from siamlightning.errors import DataError
 
 
@@ -173,23 +174,19 @@ class Sequence:
         return read_image(self.frames[i])
 
     def read_mask(self, i: int) -> np.ndarray | None:
-        """Target mask of frame ``i`` as bool (H, W), or None when the sequence has none."""
+        """Target mask of frame ``i`` as bool (H, W), or None when the sequence has none.
+
+        Decoded by the format the source set in ``meta["mask_format"]`` (`data.core.masks`):
+        ``binary`` mask files (the default), ``palette`` PNGs with ``meta["mask_id"]``, ``coco``.
+        """
         if self.renderer is not None:
             return self.renderer.mask(i % len(self))
+        fmt = self.meta.get("mask_format", "binary")
+        if fmt in IN_META:
+            return decode_mask(fmt, None, self.meta, self.name)
         if self.masks is None:
-            if "segmentation" in self.meta:  # COCO polygons / RLE kept in meta (one frame)
-                from siamlightning.data.sources.coco import decode_mask
-
-                return decode_mask(self)
             return None
-        path = self.masks[i]
-        if not path:  # a frame without a mask file (e.g. YouTube-VOS all_frames)
-            return None
-        if self.meta.get("mask_id") is not None:  # one object of a palette PNG
-            from siamlightning.data.sources._palette import read_object_mask
-
-            return read_object_mask(path, self.meta["mask_id"])
-        return read_mask(path)
+        return decode_mask(fmt, self.masks[i], self.meta, self.name)
 
     @property
     def uid(self) -> int:

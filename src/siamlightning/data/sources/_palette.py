@@ -14,7 +14,6 @@ h = r1 - r0 + 1`` -- the box encloses whole pixels, a one-pixel object is ``(c, 
 from __future__ import annotations
 
 import os
-import zlib
 from collections.abc import Mapping
 from collections.abc import Sequence as SeqLike
 from concurrent.futures import ThreadPoolExecutor
@@ -22,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
+from siamlightning.data.core.masks import read_palette_png
 from siamlightning.errors import DataError
 
 __all__ = [
@@ -32,41 +31,10 @@ __all__ = [
     "label_stats",
     "list_frames",
     "object_track",
-    "read_object_mask",
-    "read_palette_png",
     "scan_pngs",
 ]
 
 _NAN_BOX = np.full(4, np.nan)
-
-
-def read_palette_png(path: str | Path) -> np.ndarray:
-    """Decode a palette (or 8-bit grayscale) PNG to its uint8 (H, W) indices = object ids."""
-    p = Path(path)
-    try:
-        with Image.open(p) as im:
-            im.load()
-            mode = im.mode
-            arr = np.asarray(im) if mode in ("P", "L", "1", "PA", "LA") else None
-    except FileNotFoundError:
-        raise DataError("annotation PNG does not exist", path=p) from None
-    except (OSError, SyntaxError, ValueError, EOFError, zlib.error) as exc:
-        raise DataError(f"cannot decode annotation PNG ({exc})", path=p) from None
-    if arr is None:
-        raise DataError(
-            f"expected a palette (indexed) or 8-bit grayscale PNG, got Pillow mode {mode!r}: "
-            "object ids cannot be read from colours",
-            path=p,
-        )
-    if arr.ndim == 3:  # PA / LA: drop the alpha band
-        arr = arr[..., 0]
-    return np.ascontiguousarray(arr, dtype=np.uint8)
-
-
-def read_object_mask(path: str | Path, object_id: int | None) -> np.ndarray:
-    """Pixels of object ``object_id`` in a palette PNG as bool (H, W); None: any nonzero pixel."""
-    labels = read_palette_png(path)
-    return labels > 0 if object_id is None else labels == int(object_id)
 
 
 @dataclass(frozen=True)

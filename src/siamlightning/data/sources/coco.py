@@ -15,8 +15,9 @@ from the same image with different jitter, which is pysot's ``FRAME_RANGE 1`` fo
 
 ``meta``: ``category`` (name), ``category_id``, ``image_id``, ``ann_id``, ``width``, ``height``,
 ``annotation_file``; with ``masks=True`` (the default) also ``segmentation`` (the raw polygon
-list or RLE dict of the JSON) and ``has_masks = True``. `decode_mask` turns a sequence's
-segmentation into a bool (H, W) mask; ``masks=False`` drops the segmentations to save memory.
+list or RLE dict of the JSON), ``has_masks = True`` and ``mask_format = "coco"``, so that
+`Sequence.read_mask` decodes it (`data.core.masks`) into a bool (H, W) mask; ``masks=False``
+drops the segmentations to save memory.
 
 The JSON is parsed once (pycocotools), then the annotation list is walked once; each image's
 path string is shared by all its instances.
@@ -34,42 +35,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
 
-__all__ = ["SPLITS", "VERSION", "cache_files", "decode_mask", "load"]
+__all__ = ["SPLITS", "VERSION", "cache_files", "load"]
 
-VERSION = 1
+VERSION = 2  # 2: meta["mask_format"]
 CACHE = True  # open_dataset keeps the parsed index in the index cache
 SPLITS = ("train2017", "val2017", "train2014", "val2014")
 log = logging.getLogger(__name__)
-
-
-def decode_mask(seq: Sequence) -> np.ndarray:
-    """The instance mask of a COCO sequence (from ``meta["segmentation"]``) as bool (H, W)."""
-    meta = seq.meta
-    seg = meta.get("segmentation")
-    if seg is None:
-        raise DataError(
-            f"COCO sequence {seq.name!r} has no segmentation (read with masks=False?)",
-            path=meta.get("annotation_file"),
-        )
-    h, w = int(meta["height"]), int(meta["width"])
-    if isinstance(seg, list):  # polygons: one or more flat [x1, y1, x2, y2, ...] lists
-        rle = mask_utils.merge(mask_utils.frPyObjects(seg, h, w))
-    elif isinstance(seg, dict) and isinstance(seg.get("counts"), list):  # uncompressed RLE
-        rle = mask_utils.frPyObjects(seg, h, w)
-    elif isinstance(seg, dict) and "counts" in seg:  # compressed RLE (bytes or str)
-        rle = seg
-    else:
-        raise DataError(
-            f"COCO sequence {seq.name!r}: unsupported segmentation {type(seg).__name__}",
-            path=meta.get("annotation_file"),
-        )
-    return mask_utils.decode(rle).astype(bool)
 
 
 def cache_files(root: str | Path, split: str | None = None, **options: Any) -> list[Path]:
@@ -115,6 +91,7 @@ def _sequence(
     }
     if masks and ann.get("segmentation"):
         meta["segmentation"] = ann["segmentation"]
+        meta["mask_format"] = "coco"  # decoded by data.core.masks
         meta["has_masks"] = True
     box = np.array([ann["bbox"]], dtype=np.float64)
     return Sequence(f"{image_id}-{ann['id']}", [frame], box, meta=meta)

@@ -8,7 +8,7 @@ package has no ``ImageSets/2016`` but ``ImageSets/<res>/<split>.txt`` lines
 
 - ``year=2017`` (default): palette PNGs whose pixel value is the object id. One `Sequence` per
   (sequence, object id), named ``<seq>-<id>``, for every nonzero id seen in the sequence's PNGs;
-  ``meta["mask_id"]`` is the id (`_palette.read_object_mask(path, id)` gives its mask).
+  ``meta["mask_id"]`` is the id (`data.core.masks.read_object_mask(path, id)` gives its mask).
 - ``year=2016``: one object per sequence (every nonzero pixel; the 2016 package's masks are
   binary 0/255), named ``<seq>``; no ``mask_id`` (``Sequence.read_mask``'s ``> 0`` is right).
   Read from the 2017 package, the 2016 lists get the union of the 2017 objects as their mask.
@@ -39,7 +39,7 @@ from siamlightning.errors import DataError
 
 __all__ = ["VERSION", "load", "read_split"]
 
-VERSION = 1
+VERSION = 2  # 2: meta["mask_format"]
 
 
 def read_split(root: str | Path, year: int, split: str, resolution: str = "480p") -> list[str]:
@@ -92,8 +92,9 @@ def _sequences(
             "width": shape[1],
             "pixels": pixels,
         }
-        if year == 2017:
+        if year == 2017:  # one object of a palette PNG (data.core.masks)
             meta["mask_id"] = oid
+            meta["mask_format"] = "palette"
         if first_only:
             meta["first_frame_only"] = True
         masks = [str(pngs[f]) if f in stats else "" for f in fids]

@@ -19,9 +19,10 @@ One `Sequence` per (video, object), named ``<vid>-<id>`` (videos and ids in meta
 Boxes come from the object's pixels (``x = min col, y = min row, w = max - min + 1``; see
 `_palette`); a listed frame where the object has fewer than ``min_pixels`` pixels is absent (NaN).
 Each PNG is decoded once for all its objects. ``masks`` are the PNG paths; the PNGs hold every
-object, so ``meta["mask_id"]`` is the object's id and `_palette.read_object_mask(path, id)` gives
-its mask. ``meta``: ``video``, ``object_id``, ``category`` (None when absent, as in 2019 valid),
-``width``, ``height``, ``frame_ids`` (N,) int64 frame numbers, ``pixels`` (N,) int64 counts.
+object, so ``meta["mask_id"]`` is the object's id (``mask_format = "palette"``) and
+`data.core.masks.read_object_mask` gives its mask. ``meta``: ``video``, ``object_id``,
+``category`` (None when absent, as in 2019 valid), ``width``, ``height``, ``frame_ids`` (N,)
+int64 frame numbers, ``pixels`` (N,) int64 counts.
 
 Bad input: a missing split/Annotations/JPEG folder, a PNG without its JPEG or an undecodable PNG
 is a `DataError` naming the file. A PNG listed in meta.json but missing is skipped (one counted
@@ -45,7 +46,7 @@ from siamlightning.errors import DataError
 
 __all__ = ["VERSION", "load", "read_meta"]
 
-VERSION = 1
+VERSION = 2  # 2: meta["mask_format"]
 _SPLITS = ("train", "valid", "test")
 # video -> [(object id, category, sorted frame numbers)]
 _Objects = dict[str, list[tuple[int, str | None, list[int]]]]
@@ -139,6 +140,7 @@ def _sequences(
             "object_id": oid,
             "category": category,
             "mask_id": oid,
+            "mask_format": "palette",  # one object of a palette PNG (data.core.masks)
             "height": shape[0],
             "width": shape[1],
             "frame_ids": np.array(fids, np.int64),

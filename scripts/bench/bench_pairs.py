@@ -76,7 +76,7 @@ def _pairs(index: Any, cache: CropCache | None, blur: float) -> PairDataset:
     return PairDataset(
         sources=[index],
         sampler=PairSampler(frame_range=100, neg_prob=0.2),
-        template_size=127,
+        exemplar_size=127,
         search_size=255,
         template_jitter=CropJitter(4.0, 0.05),
         search_jitter=CropJitter(64.0, 0.18),

@@ -132,7 +132,7 @@ def bench(name: str, precision: str, frames, boxes, args) -> dict:
         **{k: round(v, 3) for k, v in med.items()},
         "fwd_only_fps": round(1000 / med["fwd_ms"], 3),
         "runs_fps": [round(r["fps"], 3) for r in runs],
-        "instance_size": tracker.instance_size,
+        "search_size": tracker.search_size,
         "last_box": [round(float(v), 2) for v in runs[-1]["boxes"][-1]],
         "_boxes": runs[-1]["boxes"],
     }

@@ -34,9 +34,9 @@ def test_anchor_shapes_exact():
 
 
 def test_score_map_sizes():
-    assert score_map_size(instance_size=255, base_size=8) == 25
-    assert score_map_size(instance_size=255, base_size=0) == 17
-    assert score_map_size(instance_size=287, base_size=0) == 21
+    assert score_map_size(search_size=255, base_size=8) == 25
+    assert score_map_size(search_size=255, base_size=0) == 17
+    assert score_map_size(search_size=287, base_size=0) == 21
 
 
 def test_training_anchor_grid_order():

@@ -137,7 +137,7 @@ def test_tracker_needs_a_mask_net():
 def test_yaml_has_the_published_values():
     t = build_tracker(FakeSiamMask((0, 0, 0)), pysot_tracker_config("siammask_r50_l3"))
     assert isinstance(t, SiamMaskTracker)
-    got = (t.penalty_k, t.window_influence, t.lr, t.instance_size, t.base_size)
+    got = (t.penalty_k, t.window_influence, t.lr, t.search_size, t.base_size)
     assert got == (0.10, 0.41, 0.32, 255, 8) and t.mask_threshold == 0.15
     assert t.crop_convention == "pysot"  # pysot weights: pysot's crops and paste-back
 

@@ -164,7 +164,7 @@ def test_box_is_clipped_to_the_image(dw, expected):
 
 
 def test_alex_geometry_and_errors():
-    t = _tracker([{(2, 10, 10): (logit(0.9), (0, 0, 0, 0))}], instance_size=287, base_size=0)
+    t = _tracker([{(2, 10, 10): (logit(0.9), (0, 0, 0, 0))}], search_size=287, base_size=0)
     image = np.zeros((200, 200, 3), np.uint8)
     with pytest.raises(RuntimeError, match="init"):
         t.track(image)
@@ -173,7 +173,7 @@ def test_alex_geometry_and_errors():
     t.init(image, [80.0, 80.0, 40.0, 40.0])
     t.track(image)
     assert t.net.inputs[0].shape[-1] == 287
-    bad = _tracker([{}], instance_size=287, base_size=8)  # score size 29 vs the net's 21
+    bad = _tracker([{}], search_size=287, base_size=8)  # score size 29 vs the net's 21
     bad.init(image, [80.0, 80.0, 40.0, 40.0])
     with pytest.raises(ValueError, match="does not fit"):
         bad.track(image)
@@ -209,7 +209,7 @@ def test_long_term_switches_to_lost_mode_and_back():
 
 def test_long_term_window_is_weak_when_lost():
     t = _tracker([{}], cls=SiamRPNLTTracker)
-    assert t.lost_instance_size == 831 and t.lost_window_influence == 0.001
+    assert t.lost_search_size == 831 and t.lost_window_influence == 0.001
     anchors, window = t._geometry(831)
     assert anchors.shape == (A * 97 * 97, 4) and window.shape == (A * 97 * 97,)
 
@@ -307,7 +307,7 @@ PUBLISHED = {
 def test_tracker_yaml_has_the_published_values(name):
     cfg = pysot_tracker_config(name)
     t = build_tracker(FakeRPN([{}]), cfg)
-    got = (t.penalty_k, t.window_influence, t.lr, t.instance_size, t.base_size)
+    got = (t.penalty_k, t.window_influence, t.lr, t.search_size, t.base_size)
     assert got == PUBLISHED[name] and t.exemplar_size == 127 and t.context_amount == 0.5
     assert isinstance(t, SiamRPNLTTracker) == name.endswith("_lt")
     if name.endswith("_lt"):
@@ -332,7 +332,7 @@ def test_load_tracker_from_pysot_weights(tmp_path, wrap):
     path = tmp_path / "model.pth"
     torch.save({"state_dict": state, "epoch": 20} if wrap else state, path)
     t = load_tracker("siamrpn_alex_dwxcorr", weights=path, precision="bf16")
-    assert isinstance(t, SiamRPNTracker) and t.instance_size == 287 and t.precision == "bf16"
+    assert isinstance(t, SiamRPNTracker) and t.search_size == 287 and t.precision == "bf16"
     assert t.crop_convention == "pysot"
     key = "rpn_head.cls.head.3.weight"
     assert torch.equal(t.net.state_dict()[key], state["module." + key])

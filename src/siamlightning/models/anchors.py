@@ -34,10 +34,10 @@ def anchor_shapes(
 
 
 def score_map_size(
-    *, instance_size: int, exemplar_size: int = 127, stride: int = 8, base_size: int = 8
+    *, search_size: int, exemplar_size: int = 127, stride: int = 8, base_size: int = 8
 ) -> int:
-    """Score-map side S = (instance - exemplar) // stride + 1 + base_size (255/8 -> 25)."""
-    return (instance_size - exemplar_size) // stride + 1 + base_size
+    """Score-map side S = (search - exemplar) // stride + 1 + base_size (255/8 -> 25)."""
+    return (search_size - exemplar_size) // stride + 1 + base_size
 
 
 def _grid(

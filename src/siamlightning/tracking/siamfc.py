@@ -32,8 +32,8 @@ class SiamFCTracker(Tracker):
         *,
         net: SiamFCNet,
         exemplar_size: int = 127,
-        instance_size: int = 255,
-        context: float = 0.5,
+        search_size: int = 255,
+        context_amount: float = 0.5,
         scale_num: int = 3,
         scale_step: float = 1.0375,
         scale_penalty: float = 0.9745,
@@ -50,8 +50,8 @@ class SiamFCTracker(Tracker):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net = net.to(self.device, memory_format=self.memory_format).eval()
         self.exemplar_size = exemplar_size
-        self.instance_size = instance_size
-        self.context = context
+        self.search_size = search_size
+        self.context_amount = context_amount
         self.scale_penalty = scale_penalty
         self.scale_lr = scale_lr
         self.window_influence = window_influence
@@ -73,15 +73,15 @@ class SiamFCTracker(Tracker):
         b = check_init_box(box, image)
         self.center = np.array([b[0] + b[2] / 2, b[1] + b[3] / 2])
         self.target_sz = b[2:].copy()
-        self.z_sz = context_size(b[2], b[3], self.context)
-        self.x_sz = self.z_sz * self.instance_size / self.exemplar_size
+        self.z_sz = context_size(b[2], b[3], self.context_amount)
+        self.x_sz = self.z_sz * self.search_size / self.exemplar_size
         self.x_sz0 = self.x_sz
         z = crop_square(image, tuple(self.center), self.z_sz, self.exemplar_size)
         with precision_context(self.precision, self.device):
             self._kernel = self.net.template(self._to_tensor([z]))
         if self._window is None:
             # response side after upsampling, from a dry run of the shapes
-            r = (self.instance_size - self.exemplar_size) // self.net.stride + 1
+            r = (self.search_size - self.exemplar_size) // self.net.stride + 1
             up = r * self.response_up
             hann = torch.hann_window(up, periodic=False, dtype=torch.float64)
             win = torch.outer(hann, hann)
@@ -94,7 +94,7 @@ class SiamFCTracker(Tracker):
             raise RuntimeError("call init(image, box) before track(image)")
         pad = image_mean(check_image(image))
         crops = [
-            crop_square(image, tuple(self.center), self.x_sz * f, self.instance_size, pad)
+            crop_square(image, tuple(self.center), self.x_sz * f, self.search_size, pad)
             for f in self.scale_factors
         ]
         with precision_context(self.precision, self.device):
@@ -115,7 +115,7 @@ class SiamFCTracker(Tracker):
         row, col = divmod(loc, up)
         disp = np.array([col, row], dtype=np.float64) - (up - 1) / 2
         disp = disp * self.net.stride / self.response_up
-        disp = disp * self.x_sz * self.scale_factors[s] / self.instance_size
+        disp = disp * self.x_sz * self.scale_factors[s] / self.search_size
         self.center = self.center + disp
         h, w = image.shape[:2]
         self.center = np.clip(self.center, [0.0, 0.0], [float(w), float(h)])

@@ -13,14 +13,14 @@ polygon comes from).
 
 Geometry. The search crop of side ``s_x`` (``round(s_x)``) is centred on the previous state;
 cell (y, x) is the exemplar-sized window centred ``((x, y) - S // 2) * stride`` crop pixels from
-the crop centre, i.e. a square of side ``exemplar_size * s_x / instance_size`` image px.
+the crop centre, i.e. a square of side ``exemplar_size * s_x / search_size`` image px.
 
 * ``crop_convention="exact"``: in the continuous coordinates of `siamlightning.data.core.crops`, the
   mask is pasted by the inverse of that crop (`paste_mask`: `crop_affine`, bilinear, zero
   border), so a mask of ones covers exactly that square.
 * ``"pysot"``: pysot's ``_crop_back`` (`paste_mask_pysot`): the window's corner is taken in
   pixel-index coordinates and mapped by ``(W - 1) / W``-scaled output pixels, which puts the
-  mask about half a mask pixel (``0.5 * s_x / instance_size`` px) up-left of the exact paste
+  mask about half a mask pixel (``0.5 * s_x / search_size`` px) up-left of the exact paste
   and scales it by (W - 1) / W about the image origin, exactly as pysot does.
 
 Polygon vertices are pixel indices of the mask's boundary pixels (as pysot and the VOT
@@ -101,7 +101,7 @@ class SiamMaskTracker(SiamRPNTracker):
         *,
         net: torch.nn.Module,
         exemplar_size: int = 127,
-        instance_size: int = 255,
+        search_size: int = 255,
         base_size: int = 8,
         context_amount: float = 0.5,
         penalty_k: float,
@@ -119,7 +119,7 @@ class SiamMaskTracker(SiamRPNTracker):
         super().__init__(
             net=net,
             exemplar_size=exemplar_size,
-            instance_size=instance_size,
+            search_size=search_size,
             base_size=base_size,
             context_amount=context_amount,
             penalty_k=penalty_k,

@@ -1,6 +1,6 @@
 """SiamRPN / SiamRPN++ inference, pysot's ``SiamRPNTracker`` post-processing (spec §2.9).
 
-Per frame: crop ``round(s_x)`` px around the target, resize to ``instance_size``, softmax the
+Per frame: crop ``round(s_x)`` px around the target, resize to ``search_size``, softmax the
 foreground, decode the anchors, apply the scale/ratio penalty (``penalty_k``) and the cosine
 window (``window_influence``), take the best anchor, move the centre fully, smooth the size with
 ``lr = penalty * score * lr``, clip, return the box and the unpenalised score.
@@ -16,7 +16,7 @@ Crop conventions (``crop_convention``, keyword-only; the decoding is the same in
   indices (``x + (w - 1) / 2``, 0.5 px less), crops are `pysot_subwindow` (integer window
   starting at ``floor(c - (s + 1) / 2 + 0.5)``, i.e. centred 0.5-1.5 px left of / above the
   target, truncated-mean padding, ``cv2.resize``), the padding is the init frame's ``np.mean``
-  and ``s_x = s_z * (instance / exemplar)`` in pysot's operation order.
+  and ``s_x = s_z * (search / exemplar)`` in pysot's operation order.
 
 Both return ``[cx - w / 2, cy - h / 2, w, h]`` of their own centre (pysot's boxes thus lie 0.5 px
 left of / above the box centred on its state) and clip the centre with `clip_box` to
@@ -28,12 +28,10 @@ The padding colour is the init frame's channel mean, reused on every frame (as p
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
-from siamlightning.data.core.crops import crop_square, image_mean, pysot_subwindow
+from siamlightning.data.core.crops import context_size, crop_square, image_mean, pysot_subwindow
 from siamlightning.models.anchors import score_map_size, tracking_anchors
 from siamlightning.tracking.base import (
     Tracker,
@@ -53,6 +51,8 @@ def _change(r: np.ndarray) -> np.ndarray:
 
 
 def _sz(w: np.ndarray | float, h: np.ndarray | float) -> np.ndarray | float:
+    """pysot's ``sz`` of the size penalty on (N,) arrays: its context is fixed at 0.5, not the
+    crop's ``context_amount`` (the crop side is `context_size`)."""
     pad = (w + h) * 0.5
     return np.sqrt((w + pad) * (h + pad))
 
@@ -85,7 +85,7 @@ class SiamRPNTracker(Tracker):
         *,
         net: torch.nn.Module,
         exemplar_size: int = 127,
-        instance_size: int = 255,
+        search_size: int = 255,
         base_size: int = 8,
         context_amount: float = 0.5,
         penalty_k: float,
@@ -112,7 +112,7 @@ class SiamRPNTracker(Tracker):
         self.stride = int(getattr(net, "stride", 8))
         self.anchor_num = int(getattr(net, "anchor_num", 5))
         self.exemplar_size = int(exemplar_size)
-        self.instance_size = int(instance_size)
+        self.search_size = int(search_size)
         self.base_size = int(base_size)
         self.context_amount = float(context_amount)
         self.penalty_k = float(penalty_k)
@@ -146,11 +146,11 @@ class SiamRPNTracker(Tracker):
             cls, loc = self.net(self._kernels, x)
         return cls.float(), loc.float()
 
-    def _geometry(self, instance_size: int) -> tuple[np.ndarray, np.ndarray]:
+    def _geometry(self, search_size: int) -> tuple[np.ndarray, np.ndarray]:
         """Cached (N, 4) anchors (cx, cy, w, h about the crop centre) and (N,) window."""
-        if instance_size not in self._geometry_cache:
+        if search_size not in self._geometry_cache:
             s = score_map_size(
-                instance_size=instance_size,
+                search_size=search_size,
                 exemplar_size=self.exemplar_size,
                 stride=self.stride,
                 base_size=self.base_size,
@@ -158,30 +158,29 @@ class SiamRPNTracker(Tracker):
             anchors = tracking_anchors(score_size=s, stride=self.stride).double().numpy()
             if anchors.shape[0] != self.anchor_num * s * s:
                 raise ValueError(f"net.anchor_num {self.anchor_num} != the 5 pysot anchor shapes")
-            self._geometry_cache[instance_size] = (anchors, cosine_window(s, self.anchor_num))
-        return self._geometry_cache[instance_size]
+            self._geometry_cache[search_size] = (anchors, cosine_window(s, self.anchor_num))
+        return self._geometry_cache[search_size]
 
     def _search(
-        self, image: np.ndarray, instance_size: int, window_influence: float
+        self, image: np.ndarray, search_size: int, window_influence: float
     ) -> tuple[np.ndarray, float, float]:
         """One pysot search: best box (dx, dy, w, h) in image px, its lr and unpenalised score."""
         if self._kernels is None:
             raise RuntimeError("call init(image, box) before track(image)")
         w, h = float(self.size[0]), float(self.size[1])
-        p = self.context_amount * (w + h)
-        s_z = math.sqrt((w + p) * (h + p))
+        s_z = context_size(w, h, self.context_amount)
         scale_z = self.exemplar_size / s_z
         if self._pysot:
-            s_x = s_z * (instance_size / self.exemplar_size)
+            s_x = s_z * (search_size / self.exemplar_size)
         else:
-            s_x = s_z * instance_size / self.exemplar_size
-        cls, loc = self._forward(self._crop(image, round(s_x), instance_size))
-        anchors, window = self._geometry(instance_size)
+            s_x = s_z * search_size / self.exemplar_size
+        cls, loc = self._forward(self._crop(image, round(s_x), search_size))
+        anchors, window = self._geometry(search_size)
         n = anchors.shape[0]
         if cls[0].numel() != 2 * n or loc[0].numel() != 4 * n:
             raise ValueError(
-                f"net output {tuple(cls.shape)} does not fit the {n} anchors of instance size "
-                f"{instance_size} / base size {self.base_size} (score size from the config)"
+                f"net output {tuple(cls.shape)} does not fit the {n} anchors of search size "
+                f"{search_size} / base size {self.base_size} (score size from the config)"
             )
         logits = cls[0].reshape(2, n).cpu().double().numpy()
         score = 0.5 * (1.0 + np.tanh(0.5 * (logits[1] - logits[0])))  # softmax foreground
@@ -220,8 +219,7 @@ class SiamRPNTracker(Tracker):
         b = check_init_box(box, image)
         self.center = self.box_center(b)
         self.size = b[2:].copy()
-        p = self.context_amount * (b[2] + b[3])
-        s_z = round(math.sqrt((b[2] + p) * (b[3] + p)))
+        s_z = round(context_size(float(b[2]), float(b[3]), self.context_amount))
         if self._pysot:
             self.pad = tuple(float(v) for v in np.mean(image, axis=(0, 1)))
         else:
@@ -234,7 +232,7 @@ class SiamRPNTracker(Tracker):
     def track(self, image: np.ndarray) -> TrackResult:
         """Search around the last position; return the new box and the best anchor's score."""
         check_image(image)
-        disp, lr, score = self._search(image, self.instance_size, self.window_influence)
+        disp, lr, score = self._search(image, self.search_size, self.window_influence)
         cx, cy = self.center + disp[:2]
         w, h = self.size * (1.0 - lr) + disp[2:] * lr if lr > 0 else self.size  # no inf * 0
         height, width = image.shape[:2]

@@ -1,7 +1,7 @@
 """Long-term SiamRPN: pysot's ``SiamRPNLTTracker`` (spec §2.9, LT variant).
 
 A best score below ``confidence_low`` keeps the previous state and switches to lost mode; lost
-mode searches a ``lost_instance_size`` (831) crop (score map 97x97 with base size 8) with window
+mode searches a ``lost_search_size`` (831) crop (score map 97x97 with base size 8) with window
 influence ``lost_window_influence`` (0.001); a score above ``confidence_high`` switches back.
 While not lost, or lost with ``low <= score <= high``, the state moves as in `SiamRPNTracker`.
 
@@ -27,7 +27,7 @@ class SiamRPNLTTracker(SiamRPNTracker):
         *,
         net: torch.nn.Module,
         exemplar_size: int = 127,
-        instance_size: int = 255,
+        search_size: int = 255,
         base_size: int = 8,
         context_amount: float = 0.5,
         penalty_k: float,
@@ -35,7 +35,7 @@ class SiamRPNLTTracker(SiamRPNTracker):
         lr: float,
         confidence_low: float = 0.85,
         confidence_high: float = 0.998,
-        lost_instance_size: int = 831,
+        lost_search_size: int = 831,
         lost_window_influence: float = 0.001,
         precision: str = "fp32",
         channels_last: bool = True,
@@ -45,7 +45,7 @@ class SiamRPNLTTracker(SiamRPNTracker):
         super().__init__(
             net=net,
             exemplar_size=exemplar_size,
-            instance_size=instance_size,
+            search_size=search_size,
             base_size=base_size,
             context_amount=context_amount,
             penalty_k=penalty_k,
@@ -60,7 +60,7 @@ class SiamRPNLTTracker(SiamRPNTracker):
             raise ValueError(f"confidence_low {confidence_low} > confidence_high {confidence_high}")
         self.confidence_low = float(confidence_low)
         self.confidence_high = float(confidence_high)
-        self.lost_instance_size = int(lost_instance_size)
+        self.lost_search_size = int(lost_search_size)
         self.lost_window_influence = float(lost_window_influence)
         self.lost = False
 
@@ -75,9 +75,9 @@ class SiamRPNLTTracker(SiamRPNTracker):
         """One frame: normal or lost-mode search, state frozen on low confidence."""
         check_image(image)
         if self.lost:
-            size, influence = self.lost_instance_size, self.lost_window_influence
+            size, influence = self.lost_search_size, self.lost_window_influence
         else:
-            size, influence = self.instance_size, self.window_influence
+            size, influence = self.search_size, self.window_influence
         disp, lr, score = self._search(image, size, influence)
         if score >= self.confidence_low:
             self.center = self.center + disp[:2]

@@ -95,10 +95,9 @@ class TrackingDataModule(L.LightningDataModule):
         batch_size: int = 8,
         num_workers: int = 2,
         seed: int = 0,
-        template_size: int = 127,
-        search_size: int = 239,
         exemplar_size: int = 127,
-        context: float = 0.5,
+        search_size: int = 239,
+        context_amount: float = 0.5,
         template_shift: float = 4.0,
         template_scale: float = 0.05,
         search_shift: float = 4.0,
@@ -130,10 +129,9 @@ class TrackingDataModule(L.LightningDataModule):
         self.seed = seed
         self.pin_memory = pin_memory
         self.pair_kwargs: dict[str, Any] = dict(
-            template_size=template_size,
-            search_size=search_size,
             exemplar_size=exemplar_size,
-            context=context,
+            search_size=search_size,
+            context_amount=context_amount,
         )
         self.train_jitter = (
             CropJitter(template_shift, template_scale),

@@ -61,6 +61,9 @@ class PairDataset(torch.utils.data.Dataset):
 
     Args:
         sources, weights, frame_ranges, num_use: the mix, see `PairSampler.bind`.
+        exemplar_size: side of the template crop (Z); the target with its context
+            (`context_size` with ``context_amount``) spans it, and spans ``exemplar_size`` px of the
+            search crop (X = ``search_size``) too at the nominal, unjittered scale.
         caches: per source a `CropCache`, its folder, or None (read full frames).
         augment_z, augment_x: ``aug(image, rng) -> image`` (e.g. `augment.Photometric`), or an
             albumentations pipeline (seeded from the rng), or None.
@@ -73,10 +76,9 @@ class PairDataset(torch.utils.data.Dataset):
         weights: SeqLike[float] | None = None,
         sampler: PairSampler,
         seed: int = 0,
-        template_size: int = 127,
-        search_size: int = 239,
         exemplar_size: int = 127,
-        context: float = 0.5,
+        search_size: int = 239,
+        context_amount: float = 0.5,
         template_jitter: CropJitter = CropJitter(4.0, 0.05),
         search_jitter: CropJitter = CropJitter(4.0, 0.05),
         gray_prob: float = 0.0,
@@ -94,10 +96,9 @@ class PairDataset(torch.utils.data.Dataset):
         )
         self.skip_count = 0  # unreadable frames this copy (process / worker) met so far
         self.seed = seed
-        self.template_size = template_size
-        self.search_size = search_size
         self.exemplar_size = exemplar_size
-        self.context = context
+        self.search_size = search_size
+        self.context_amount = context_amount
         self.template_jitter = template_jitter
         self.search_jitter = search_jitter
         self.gray_prob = gray_prob
@@ -122,7 +123,7 @@ class PairDataset(torch.utils.data.Dataset):
         """Crop matrix (2, 3) output -> frame pixels and the target box in the crop (4,)."""
         box = self.pairs.box(*ref)
         # the target spans exemplar_size px at the nominal (unjittered) scale of both crops
-        s = context_size(box[2], box[3], self.context) * out / self.exemplar_size
+        s = context_size(box[2], box[3], self.context_amount) * out / self.exemplar_size
         st = 1.0 + rng.uniform(-1, 1, 2) * jitter.scale
         sh = rng.uniform(-1, 1, 2) * jitter.shift * s / out
         center = (box[0] + box[2] / 2, box[1] + box[3] / 2)
@@ -151,11 +152,11 @@ class PairDataset(torch.utils.data.Dataset):
 
     def _draw(self, rng: np.random.Generator) -> dict[str, object]:
         spec = self.pairs.sample(rng)
-        mz, zbox = self._matrix(spec.z, self.template_size, self.template_jitter, rng)
+        mz, zbox = self._matrix(spec.z, self.exemplar_size, self.template_jitter, rng)
         mx, xbox = self._matrix(spec.x, self.search_size, self.search_jitter, rng)
         gray = self.gray_prob > 0 and rng.random() < self.gray_prob
         memo: dict = {}
-        z = self._pixels(spec.z, mz, self.template_size, memo)
+        z = self._pixels(spec.z, mz, self.exemplar_size, memo)
         x = self._pixels(spec.x, mx, self.search_size, memo)
         if gray:
             z, x = augment.to_gray(z), augment.to_gray(x)

@@ -13,7 +13,7 @@ the frames in numeric order of their keys.
 
 The boxes in the JSON are in the ORIGINAL frame, but each crop re-centres its target at
 exemplar scale. Like pysot's ``_get_bbox``, the sequence boxes are the in-crop boxes: a
-``w, h`` box scaled by ``exemplar_size / sqrt((w + p)(h + p))``, ``p = context (w + h)``,
+``w, h`` box scaled by ``exemplar_size / context_size(w, h, context_amount)``,
 centred on pixel ``crop_size // 2`` (255), i.e. ``x = 255 - w'/2``. ``meta``: ``video``,
 ``track``, ``crop_size``, ``exemplar_size``, ``original_boxes`` (N, 4) ``x, y, w, h`` of the JSON
 (NaN ``x, y`` for ``[w, h]`` entries) and ``annotation_file``.
@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from siamlightning.data.core.crops import context_size
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
 
@@ -49,12 +50,12 @@ log = logging.getLogger(__name__)
 
 
 def crop_boxes(
-    wh: np.ndarray, *, crop_size: int = 511, exemplar_size: int = 127, context: float = 0.5
+    wh: np.ndarray, *, crop_size: int = 511, exemplar_size: int = 127, context_amount: float = 0.5
 ) -> np.ndarray:
     """Original target sizes (N, 2) ``w, h`` -> (N, 4) ``x, y, w, h`` in a pysot search crop."""
     wh = np.asarray(wh, dtype=np.float64).reshape(-1, 2)
-    p = context * wh.sum(axis=1, keepdims=True)
-    scale = exemplar_size / np.sqrt(np.prod(wh + p, axis=1, keepdims=True))
+    side = np.array([[context_size(w, h, context_amount)] for w, h in wh]).reshape(-1, 1)
+    scale = exemplar_size / side
     size = wh * scale
     centre = float(crop_size // 2)
     return np.concatenate([centre - size / 2, size], axis=1)
@@ -157,7 +158,7 @@ def load(
     anno: str | Path | None = None,
     crop_size: int = 511,
     exemplar_size: int = 127,
-    context: float = 0.5,
+    context_amount: float = 0.5,
     normalised_aspect: float | None = None,
     strict: bool = False,
     **kw: Any,
@@ -212,7 +213,10 @@ def load(
         if normalised:
             meta["normalised"] = True
         boxes = crop_boxes(
-            orig[:, 2:] * aspect, crop_size=crop_size, exemplar_size=exemplar_size, context=context
+            orig[:, 2:] * aspect,
+            crop_size=crop_size,
+            exemplar_size=exemplar_size,
+            context_amount=context_amount,
         )
         prefix = f"{crop_dir / video}{os.sep}"
         frames = [prefix + n for n, ok in zip(names, have) if ok]

@@ -2,8 +2,8 @@
 
 `build_crop_cache` writes one crop per visible (sequence, frame) to
 ``<out>/<sequence name>/<frame:06d>.x.jpg`` (frame = 0-based index in the sequence) with
-pysot's geometry: the target centred at exemplar scale, ``s_x = s_z * size / exemplar`` with
-``s_z = sqrt((w + p)(h + p))``, ``p = context (w + h)``, pixels outside the frame filled with the
+pysot's geometry: the target centred at exemplar scale, ``s_x = s_z * size / exemplar_size`` with
+``s_z = context_size(w, h, context_amount)``, pixels outside the frame filled with the
 frame's mean colour. Each crop records its geometry and padding colour in a JPEG comment, each
 finished sequence in ``<seq>/crops.npz``, and the whole cache in ``crop_index.npz`` (names,
 per-sequence offsets, frame numbers, centre/side, padding colour) plus ``crop_cache.json``
@@ -57,10 +57,13 @@ def crop_path(out_dir: str | Path, name: str, frame: int) -> Path:
     return Path(out_dir, name, f"{frame:06d}.x.jpg")
 
 
-def cache_geometry(boxes: np.ndarray, *, size: int, exemplar: int, context: float) -> np.ndarray:
+def cache_geometry(
+    boxes: np.ndarray, *, size: int, exemplar_size: int, context_amount: float
+) -> np.ndarray:
     """(N, 3) crop centre x, y and side (frame pixels) of the cache crops of (N, 4) boxes."""
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    side = np.array([context_size(w, h, context) for w, h in b[:, 2:]]) * size / exemplar
+    side = np.array([context_size(w, h, context_amount) for w, h in b[:, 2:]])
+    side = side * size / exemplar_size
     return np.stack([b[:, 0] + b[:, 2] / 2, b[:, 1] + b[:, 3] / 2, side], axis=1)
 
 
@@ -113,7 +116,10 @@ def _crop_sequence(job: tuple[Sequence, str, dict[str, Any]]) -> dict[str, Any]:
         part.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     frames = np.flatnonzero(seq.visible)
-    geoms = cache_geometry(seq.boxes[frames], **p["geometry"])
+    g = p["geometry"]
+    geoms = cache_geometry(
+        seq.boxes[frames], size=g["size"], exemplar_size=g["exemplar"], context_amount=g["context"]
+    )
     keep, pads, failures, written = [], [], [], 0
     for f, g in zip(frames.tolist(), geoms):
         path = crop_path(out, seq.name, f)
@@ -159,8 +165,8 @@ def build_crop_cache(
     out_dir: str | Path,
     *,
     size: int = 511,
-    exemplar: int = 127,
-    context: float = 0.5,
+    exemplar_size: int = 127,
+    context_amount: float = 0.5,
     workers: int = 2,
     quality: int = 90,
     progress: bool = True,
@@ -170,7 +176,8 @@ def build_crop_cache(
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    geometry = dict(size=int(size), exemplar=int(exemplar), context=float(context))
+    # the keys of crop_cache.json (its format: caches built before keep resuming)
+    geometry = dict(size=int(size), exemplar=int(exemplar_size), context=float(context_amount))
     meta = {"version": VERSION, "dataset": index.name, **geometry}
     meta_path = out / META_FILE
     if meta_path.is_file():

@@ -1,0 +1,123 @@
+"""Every experiment and tracker preset composes to the values it had before issue 9's refactor.
+
+``data/composed_configs.json`` was written by ``scripts/compare/compose_configs.py`` on the
+checkout before the configs were split into groups (geometry/, data/augment/, data/pysot,
+recipe/). The test composes them again with the same script and compares them after the
+translation table below: the one place that lists what was renamed or moved on purpose.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from siamlightning.configs import config_dir
+
+HERE = Path(__file__).resolve().parent
+SNAPSHOT = HERE / "data" / "composed_configs.json"
+SCRIPT = HERE.parents[1] / "scripts" / "compare" / "compose_configs.py"
+
+# `_target_`s that moved (old dotted path -> new)
+MOVED_TARGETS = {
+    "siamlightning.data.datamodule.TrackingDataModule": (
+        "siamlightning.data.pairs.datamodule.TrackingDataModule"
+    ),
+    "siamlightning.data.sampling.PairSampler": "siamlightning.data.pairs.sampling.PairSampler",
+    "siamlightning.models.backbones.alexnet.AlexNetV1": (
+        "siamlightning.models.backbones.siamfc_alexnet.SiamFCAlexNet"
+    ),
+    "siamlightning.models.backbones.pysot_alexnet.AlexNet": (
+        "siamlightning.models.backbones.pysot_alexnet.PysotAlexNet"
+    ),
+}
+# (node, old key, new key): one name per crop-geometry quantity
+RENAMED_KEYS = [
+    ("data", "context", "context_amount"),
+    ("tracker", "context", "context_amount"),
+    ("tracker", "instance_size", "search_size"),
+    ("tracker", "lost_instance_size", "lost_search_size"),
+]
+# (node, dropped key, the key it always equalled): data's template crop is exemplar_size px
+MERGED_KEYS = [("data", "template_size", "exemplar_size")]
+# dotted keys that are new and compared through what they feed, not by value: the geometry the
+# data and tracker nodes interpolate; the export node (net + tracker) a checkpoint stores
+NEW_KEYS = ["geometry", "model.export"]
+
+
+def _script() -> Any:
+    spec = importlib.util.spec_from_file_location("compose_configs", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _retarget(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: MOVED_TARGETS.get(v, v) if k == "_target_" else _retarget(v) for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_retarget(v) for v in node]
+    return node
+
+
+def translate(old: dict[str, Any]) -> dict[str, Any]:
+    """A config composed before the refactor, in today's names."""
+    new = _retarget(copy.deepcopy(old))
+    for node, key, kept in MERGED_KEYS:
+        if key in new.get(node, {}):
+            assert new[node][key] == new[node][kept], f"{node}.{key} != {node}.{kept}"
+            del new[node][key]
+    for node, key, renamed in RENAMED_KEYS:
+        if key in new.get(node, {}):
+            new[node][renamed] = new[node].pop(key)
+    return new
+
+
+def without_new_keys(cfg: dict[str, Any]) -> dict[str, Any]:
+    """``cfg`` without the `NEW_KEYS`."""
+    cfg = copy.deepcopy(cfg)
+    for dotted in NEW_KEYS:
+        *parents, leaf = dotted.split(".")
+        node = cfg
+        for p in parents:
+            node = node.get(p, {})
+        node.pop(leaf, None)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def composed() -> dict[str, dict[str, Any]]:
+    return _script().all_composed(config_dir())
+
+
+SNAP = json.loads(SNAPSHOT.read_text())
+
+
+def test_same_experiments_and_trackers(composed):
+    assert sorted(composed) == sorted(SNAP)
+
+
+@pytest.mark.parametrize("label", sorted(SNAP))
+def test_composed_values_unchanged(composed, label):
+    assert without_new_keys(composed[label]) == translate(SNAP[label])
+
+
+def test_translation_can_fail():
+    old = SNAP["eval tracker=siamrpn_alex_dwxcorr"]
+    changed = copy.deepcopy(old)
+    changed["tracker"]["instance_size"] = 255
+    assert translate(changed) != translate(old)
+    assert translate(old)["tracker"]["search_size"] == 287
+
+
+def test_experiment_presets_are_deltas():
+    # 647 lines in conf/experiment before the refactor; recipes now carry only what differs
+    presets = (config_dir() / "experiment").glob("*.yaml")
+    lines = sum(len(p.read_text().splitlines()) for p in presets)
+    assert lines <= 0.6 * 647, lines

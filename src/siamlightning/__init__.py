@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "load_tracker"]

@@ -22,7 +22,9 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 
 
 def setup_environment() -> None:
-    """Quiet, offline-safe defaults set before heavy imports (albumentations, W&B)."""
+    """Quiet, offline-safe defaults for this CLI process and those it starts (DDP ranks,
+    DataLoader workers): no albumentations update check, a silent W&B. Each entry point's
+    ``main`` calls it; importing a module never changes the environment."""
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     os.environ.setdefault("WANDB_SILENT", "true")
 

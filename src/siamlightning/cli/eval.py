@@ -14,39 +14,36 @@ import os
 from pathlib import Path
 from typing import Any
 
-from siamlightning.cli.common import instantiate_group, report_errors, setup_environment
-from siamlightning.configs import config_dir
-
-setup_environment()
-
-import hydra  # noqa: E402
-import torch  # noqa: E402
-import torch.distributed as dist  # noqa: E402
-from hydra.utils import get_original_cwd  # noqa: E402
-from omegaconf import DictConfig, ListConfig, OmegaConf  # noqa: E402
-
-from siamlightning.errors import DataError  # noqa: E402
-from siamlightning.evaluation.compare import compare, open_benchmark  # noqa: E402
-from siamlightning.evaluation.result_files import (  # noqa: E402
+import hydra
+import torch
+import torch.distributed as dist
+from hydra.utils import get_original_cwd
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from siamlightning.evaluation.formats import (
     read_results,
     write_trackingnet_submission,
 )
-from siamlightning.evaluation.log_report import log_reports  # noqa: E402
-from siamlightning.evaluation.ope import score_ope  # noqa: E402
-from siamlightning.evaluation.plots import ar_plot, eao_plot, ope_plots  # noqa: E402
-from siamlightning.evaluation.report import (  # noqa: E402
+from siamlightning.evaluation.vot import run_vot
+from siamlightning.evaluation.vot_multistart import (
+    run_vot_multistart,
+    score_vot_multistart_folder,
+)
+from siamlightning.evaluation.vot_score import score_vot_folder
+
+from siamlightning.cli.common import instantiate_group, report_errors, setup_environment
+from siamlightning.configs import config_dir
+from siamlightning.errors import DataError
+from siamlightning.evaluation.compare import compare, open_benchmark
+from siamlightning.evaluation.log_report import log_reports
+from siamlightning.evaluation.ope import score_ope
+from siamlightning.evaluation.plots import ar_plot, eao_plot, ope_plots
+from siamlightning.evaluation.report import (
     folder_labels,
     format_table,
     write_metrics_json,
 )
-from siamlightning.evaluation.vot_reset_runner import run_vot  # noqa: E402
-from siamlightning.evaluation.vot_anchor_experiment import (  # noqa: E402
-    run_vot_multistart,
-    score_vot_multistart_folder,
-)
-from siamlightning.evaluation.vot_reset_scoring import score_vot_folder  # noqa: E402
-from siamlightning.metrics.vot_eao import eao_interval  # noqa: E402
-from siamlightning.tracking.load import build_tracker, load_net  # noqa: E402
+from siamlightning.metrics.vot_eao import eao_interval
+from siamlightning.tracking.load import build_tracker, load_net
 
 log = logging.getLogger("siamlightning.eval")
 COLUMNS = (
@@ -262,6 +259,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 @report_errors
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
+    setup_environment()
     ok = False
     try:
         run(cfg)

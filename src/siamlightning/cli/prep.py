@@ -19,17 +19,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import hydra
+from hydra.utils import get_original_cwd
+from omegaconf import DictConfig, OmegaConf
+
 from siamlightning.cli.common import report_errors, setup_environment
 from siamlightning.configs import config_dir
-
-setup_environment()
-
-import hydra  # noqa: E402
-from hydra.utils import get_original_cwd  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
-
-from siamlightning.data import open_dataset  # noqa: E402
-from siamlightning.errors import DataError  # noqa: E402
+from siamlightning.data import open_dataset
+from siamlightning.errors import DataError
 
 
 def _abs(p: Any, base: Path) -> Path | None:
@@ -183,30 +180,37 @@ COMMANDS: dict[str, Callable[[DictConfig, Path], Any]] = {
     "index": index,
     "crop": crop,
 }
-_exit_code = [0]
 
 
 def run(cfg: DictConfig) -> Any:
     """Dispatch ``cfg.command`` (a `COMMANDS` key)."""
     if cfg.command not in COMMANDS:
         raise ValueError(f"unknown prep command {cfg.command!r}; use one of {', '.join(COMMANDS)}")
-    result = COMMANDS[cfg.command](cfg, Path(get_original_cwd()))
-    _exit_code[0] = 0 if getattr(result, "ok", True) else 1
-    return result
+    return COMMANDS[cfg.command](cfg, Path(get_original_cwd()))
 
 
-@hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="prep")
-@report_errors
-def _hydra_main(cfg: DictConfig) -> None:
-    run(cfg)
+def exit_code(result: Any) -> int:
+    """1 when ``result`` has a false ``ok`` attribute (a problem was found), else 0."""
+    return 0 if getattr(result, "ok", True) else 1
 
 
 def main() -> None:
-    """Entry point: a leading bare word is the command (``siamlightning-prep check ...``)."""
+    """Entry point: a leading bare word is the command (``siamlightning-prep check ...``).
+
+    The process exits with the highest `exit_code` of its Hydra jobs (one job; several under
+    ``--multirun``)."""
+    setup_environment()
     if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
         sys.argv[1] = f"command={sys.argv[1]}"
+    codes: list[int] = []
+
+    @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="prep")
+    @report_errors
+    def _hydra_main(cfg: DictConfig) -> None:
+        codes.append(exit_code(run(cfg)))
+
     _hydra_main()
-    sys.exit(_exit_code[0])
+    sys.exit(max(codes, default=0))
 
 
 if __name__ == "__main__":

@@ -7,22 +7,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
+import hydra
+import numpy as np
+from hydra.utils import get_original_cwd
+from omegaconf import DictConfig, OmegaConf
+from siamlightning.evaluation.results import write_ope_result
+from tqdm import tqdm
+
 from siamlightning.cli.common import report_errors, setup_environment
 from siamlightning.configs import config_dir
-
-setup_environment()
-
-import cv2  # noqa: E402
-import hydra  # noqa: E402
-import numpy as np  # noqa: E402
-from hydra.utils import get_original_cwd  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from siamlightning.data.core.io import read_image  # noqa: E402
-from siamlightning.errors import DataError, FrameReadError  # noqa: E402
-from siamlightning.evaluation.result_files import write_ope_result  # noqa: E402
-from siamlightning.tracking.load import build_tracker, load_net  # noqa: E402
+from siamlightning.data.core.io import read_image
+from siamlightning.errors import DataError, FrameReadError
+from siamlightning.tracking.load import build_tracker, load_net
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -168,6 +165,7 @@ def run(cfg: DictConfig) -> Path:
 @report_errors
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
+    setup_environment()
     run(cfg)
 
 

@@ -9,26 +9,23 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import hydra
+import lightning as L
+import torch
+from hydra.utils import get_original_cwd, instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from siamlightning.callbacks.resume import resume_run_dir
 from siamlightning.cli.common import instantiate_group, report_errors, setup_environment
 from siamlightning.configs import config_dir
-
-setup_environment()
-
-import hydra  # noqa: E402
-import lightning as L  # noqa: E402
-import torch  # noqa: E402
-from hydra.utils import get_original_cwd, instantiate  # noqa: E402
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
-
-from siamlightning.callbacks.resume import resume_run_dir  # noqa: E402
-from siamlightning.evaluation.compare import compare, open_benchmark  # noqa: E402
-from siamlightning.evaluation.log_report import log_reports  # noqa: E402
-from siamlightning.evaluation.plots import ope_plots  # noqa: E402
-from siamlightning.evaluation.report import format_table, write_metrics_json  # noqa: E402
-from siamlightning.precision import log_precision_once, resolve_trainer_precision  # noqa: E402
-from siamlightning.tracking.base import StaticTracker  # noqa: E402
-from siamlightning.tracking.checkpoint_file import check_checkpoint_file  # noqa: E402
-from siamlightning.tracking.load import build_tracker  # noqa: E402
+from siamlightning.evaluation.compare import compare, open_benchmark
+from siamlightning.evaluation.log_report import log_reports
+from siamlightning.evaluation.plots import ope_plots
+from siamlightning.evaluation.report import format_table, write_metrics_json
+from siamlightning.precision import log_precision_once, resolve_trainer_precision
+from siamlightning.tracking.base import StaticTracker
+from siamlightning.tracking.checkpoint_file import check_checkpoint_file
+from siamlightning.tracking.load import build_tracker
 
 log = logging.getLogger("siamlightning.train")
 # conf/hydra/train.yaml: ckpt_path=<run>/checkpoints/x.ckpt resumes inside <run>
@@ -124,6 +121,7 @@ def run(cfg: DictConfig) -> dict:
 @report_errors
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
+    setup_environment()
     run(cfg)
 
 

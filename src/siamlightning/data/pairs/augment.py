@@ -16,13 +16,32 @@ filter2D as the oracle).
 
 from __future__ import annotations
 
+import importlib
 import os
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-
-import albumentations as A
 import cv2
 import numpy as np
+
+
+def _import_without_update_check() -> ModuleType:
+    """albumentations, imported without its PyPI version check (a network request at import
+    unless ``NO_ALBUMENTATIONS_UPDATE`` is set); the process environment is left as it was."""
+    key = "NO_ALBUMENTATIONS_UPDATE"
+    if key in os.environ:
+        return importlib.import_module("albumentations")
+    os.environ[key] = "1"
+    try:
+        return importlib.import_module("albumentations")
+    finally:
+        os.environ.pop(key, None)
+
+
+if TYPE_CHECKING:
+    import albumentations as A
+else:
+    A = _import_without_update_check()
 
 #: pysot's ``Augmentation.rgbVar`` (rows as in pysot; offset = rgbVar @ randn(3), RGB order)
 PCA_RGB_VAR = np.array(

@@ -19,16 +19,6 @@ import torch
 import torch.distributed as dist
 from hydra.utils import get_original_cwd
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from siamlightning.evaluation.formats import (
-    read_results,
-    write_trackingnet_submission,
-)
-from siamlightning.evaluation.vot import run_vot
-from siamlightning.evaluation.vot_multistart import (
-    run_vot_multistart,
-    score_vot_multistart_folder,
-)
-from siamlightning.evaluation.vot_score import score_vot_folder
 
 from siamlightning.cli.common import instantiate_group, report_errors, setup_environment
 from siamlightning.configs import config_dir
@@ -42,6 +32,16 @@ from siamlightning.evaluation.report import (
     format_table,
     write_metrics_json,
 )
+from siamlightning.evaluation.result_files import (
+    read_results,
+    write_trackingnet_submission,
+)
+from siamlightning.evaluation.vot_anchor_experiment import (
+    run_vot_multistart,
+    score_vot_multistart_folder,
+)
+from siamlightning.evaluation.vot_reset_runner import run_vot
+from siamlightning.evaluation.vot_reset_scoring import score_vot_folder
 from siamlightning.metrics.vot_eao import eao_interval
 from siamlightning.tracking.load import build_tracker, load_net
 

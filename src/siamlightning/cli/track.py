@@ -12,7 +12,7 @@ import hydra
 import numpy as np
 from hydra.utils import get_original_cwd
 from omegaconf import DictConfig, OmegaConf
-from siamlightning.evaluation.results import write_ope_result
+from siamlightning.evaluation.result_files import write_ope_result
 from tqdm import tqdm
 
 from siamlightning.cli.common import report_errors, setup_environment

@@ -12,13 +12,13 @@ import hydra
 import numpy as np
 from hydra.utils import get_original_cwd
 from omegaconf import DictConfig, OmegaConf
-from siamlightning.evaluation.result_files import write_ope_result
 from tqdm import tqdm
 
 from siamlightning.cli.common import report_errors, setup_environment
 from siamlightning.configs import config_dir
 from siamlightning.data.core.io import read_image
 from siamlightning.errors import DataError, FrameReadError
+from siamlightning.evaluation.result_files import write_ope_result
 from siamlightning.tracking.load import build_tracker, load_net
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}

@@ -18,10 +18,11 @@ from omegaconf import DictConfig, OmegaConf
 from siamlightning.callbacks.resume import resume_run_dir
 from siamlightning.cli.common import instantiate_group, report_errors, setup_environment
 from siamlightning.configs import config_dir
-from siamlightning.evaluation.compare import compare, open_benchmark
+from siamlightning.evaluation.benchmarks import open_benchmark, run_benchmark
 from siamlightning.evaluation.log_report import log_reports
-from siamlightning.evaluation.plots import ope_plots
-from siamlightning.evaluation.report import format_table, write_metrics_json
+from siamlightning.evaluation.plots import benchmark_plots
+from siamlightning.evaluation.report import results_table, write_metrics_json
+from siamlightning.evaluation.result import Results
 from siamlightning.precision import log_precision_once, resolve_trainer_precision
 from siamlightning.tracking.base import StaticTracker
 from siamlightning.tracking.checkpoint_file import check_checkpoint_file
@@ -31,14 +32,16 @@ log = logging.getLogger("siamlightning.train")
 # conf/hydra/train.yaml: ckpt_path=<run>/checkpoints/x.ckpt resumes inside <run>
 OmegaConf.register_new_resolver("siamlightning_resume_dir", resume_run_dir, replace=True)
 LIGHTNING_CKPT_KEYWORDS = ("last", "best", "hpc", "registry")  # trainer.fit's ckpt_path names
+TABLE_COLUMNS = ("success_auc", "precision_20", "fps", "sequences")  # results_table.txt
 
 
 def _container(node: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
 
 
-def evaluate(cfg: DictConfig, module: L.LightningModule, trainer: L.Trainer | None) -> dict:
-    """Score the trained network, the untrained one and a static box on ``cfg.evaluate``."""
+def evaluate(cfg: DictConfig, module: L.LightningModule, trainer: L.Trainer | None) -> Results:
+    """Score the trained network, the untrained one and a static box on ``cfg.evaluate``
+    -> ``{benchmark: {tracker: result}}`` (rank 0; ``{}`` elsewhere)."""
     out_dir = Path(cfg.paths.output_dir)
     tracker_cfg = _container(cfg.tracker)
     trained = module.net.eval()
@@ -54,27 +57,23 @@ def evaluate(cfg: DictConfig, module: L.LightningModule, trainer: L.Trainer | No
     for key, spec in (cfg.evaluate.benchmarks or {}).items():
         index = open_benchmark(_container(spec), base)
         if index is not None:
-            benchmarks[spec.get("name", key)] = (index, spec.get("protocol", "otb"))
-    reports = compare(trackers, benchmarks, out_dir, progress=cfg.evaluate.progress)
-    if reports:
-        write_metrics_json(out_dir / "metrics.json", reports)
-        rows = {
-            f"{b}/{t}": {k: r["overall"][k] for k in ("success_auc", "precision_20")}
-            | {
-                # a static box has no meaningful speed
-                "fps": float("nan") if t == "static" else r.get("fps", float("nan")),
-                "sequences": r["overall"].get("num_sequences"),
-            }
-            for b, by_t in reports.items()
-            for t, r in by_t.items()
-        }
-        table = format_table(rows, columns=["success_auc", "precision_20", "fps", "sequences"])
+            benchmarks[spec.get("name", key)] = (index, _container(spec))
+    results: Results = {}
+    for name, (index, spec) in benchmarks.items():
+        progress = cfg.evaluate.progress
+        by_tracker = run_benchmark(trackers, index, spec, out_dir, name=name, progress=progress)
+        if by_tracker:
+            results[name] = by_tracker
+    if results:
+        write_metrics_json(out_dir / "metrics.json", results)
+        # a static box has no meaningful speed
+        table = results_table(results, TABLE_COLUMNS, no_speed=("static",))
         print(table, flush=True)
         (out_dir / "results_table.txt").write_text(table + "\n")
-        pngs = ope_plots(reports, out_dir / "plots")
+        pngs = benchmark_plots(results, out_dir / "plots")
         if trainer is not None:
-            log_reports(trainer.loggers, reports, pngs)
-    return reports
+            log_reports(trainer.loggers, results, pngs)
+    return results
 
 
 def resume_path(ckpt_path: str | None) -> str | None:
@@ -97,7 +96,6 @@ def run(cfg: DictConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model)
-    module.export_config = {"net": _container(cfg.model.net), "tracker": _container(cfg.tracker)}
     trainer = instantiate(
         cfg.trainer,
         precision=trainer_precision(cfg.trainer),

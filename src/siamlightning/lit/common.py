@@ -3,12 +3,44 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import lightning as L
 import torch
 import torch.distributed as dist
+from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
+
+#: the checkpoint key under which a module stores its `tracker_export` (read by `load_tracker`)
+EXPORT_KEY = "siamlightning"
+
+
+def _plain(node: Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(node, DictConfig):
+        return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
+    return dict(node)
+
+
+def tracker_export(*, net: Mapping[str, Any], tracker: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"net": <net config>, "tracker": <tracker config>}`` as plain dicts: what a module
+    stores in its checkpoints so that `siamlightning.load_tracker` rebuilds net and tracker.
+
+    Built by Hydra with ``_recursive_: false`` (conf/train.yaml's ``model.export``), so both
+    arrive as configs (``_target_`` + keyword arguments), not as objects.
+    """
+    for key, node in (("net", net), ("tracker", tracker)):
+        if not isinstance(node, Mapping) or "_target_" not in node:
+            raise ValueError(
+                f"tracker_export {key}= must be a config with a _target_, got {node!r:.200}"
+            )
+    return {"net": _plain(net), "tracker": _plain(tracker)}
+
+
+def save_export(export: Mapping[str, Any], checkpoint: dict[str, Any]) -> None:
+    """Put a module's `tracker_export` (``{}`` when it has none) into a Lightning checkpoint."""
+    checkpoint[EXPORT_KEY] = dict(export)
 
 
 def _first_note(module: L.LightningModule) -> str:

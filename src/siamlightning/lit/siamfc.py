@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import lightning as L
 import torch
 from torch.optim import Optimizer
 
-from siamlightning.lit.common import warn_skipped_frames
+from siamlightning.lit.common import save_export, tracker_export, warn_skipped_frames
 from siamlightning.lit.schedules import geometric
 from siamlightning.models.siamfc import SiamFCNet
 from siamlightning.models.siamfc_losses import balanced_bce
@@ -30,6 +30,7 @@ class SiamFCModule(L.LightningModule):
         lr_interval: str = "epoch",
         r_pos: float = 16.0,
         channels_last: bool = True,
+        export: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if lr_interval not in ("epoch", "step"):
@@ -42,7 +43,8 @@ class SiamFCModule(L.LightningModule):
         self.channels_last = channels_last
         if channels_last:  # oneDNN / cuDNN run these convs about 2x faster in NHWC
             self.net.to(memory_format=torch.channels_last)
-        self.export_config: dict[str, Any] = {}
+        # net + tracker configs stored in every checkpoint (see `tracker_export`)
+        self.export_config: dict[str, Any] = tracker_export(**export) if export else {}
         self.last_outputs: dict[str, torch.Tensor] = {}
         self._skipped = 0
 
@@ -118,4 +120,4 @@ class SiamFCModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store what `load_tracker` needs to rebuild the network and its tracker."""
-        checkpoint["siamlightning"] = dict(self.export_config)
+        save_export(self.export_config, checkpoint)

@@ -28,7 +28,7 @@ decays and clips the summed gradient, ``weight_decay / W`` and ``gradient_clip_v
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import lightning as L
@@ -37,7 +37,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from siamlightning.lit.common import warn_skipped_frames
+from siamlightning.lit.common import save_export, tracker_export, warn_skipped_frames
 from siamlightning.lit.rpn_schedule import (
     epoch_factor,
     pysot_lr_space,
@@ -80,6 +80,7 @@ class SiamRPNModule(L.LightningModule):
         pysot_grad_sum: bool = False,
         seed: int = 0,
         channels_last: bool = True,
+        export: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if net.input_format not in ("bgr255", "rgb255"):
@@ -112,7 +113,8 @@ class SiamRPNModule(L.LightningModule):
             p.requires_grad_(True)
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
-        self.export_config: dict[str, Any] = {}
+        # net + tracker configs stored in every checkpoint (see `tracker_export`)
+        self.export_config: dict[str, Any] = tracker_export(**export) if export else {}
         self.last_outputs: dict[str, torch.Tensor] = {}
         self._anchors: dict[tuple, torch.Tensor] = {}
         self._skipped = 0
@@ -289,7 +291,7 @@ class SiamRPNModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store what `load_tracker` needs to rebuild the network and its tracker."""
-        checkpoint["siamlightning"] = dict(self.export_config)
+        save_export(self.export_config, checkpoint)
 
 
 def load_backbone_weights(backbone: nn.Module, path: str) -> list[str]:

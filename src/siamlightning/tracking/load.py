@@ -1,10 +1,13 @@
 """`load_tracker`: an inference tracker from a training checkpoint or from pysot weights.
 
-``load_tracker("path/last.ckpt")`` rebuilds network and tracker from a `siamlightning-train`
-checkpoint; ``load_tracker("siamrpn_r50_l234_dwxcorr", weights="model.pth")`` builds the pysot
-config's network (`siamlightning.models.pysot_weights.PYSOT_CONFIGS`), loads the pysot weights
-into it and wraps it in the tracker of ``conf/tracker/<config>.yaml`` (the config's published
-TRACK values) with ``crop_convention="pysot"``, so that its boxes equal pysot's own tracker's.
+``load_tracker("path/last.ckpt")`` rebuilds network and tracker from a checkpoint of a
+siamlightning LightningModule (its ``siamlightning`` entry: net and tracker configs, written by
+the module itself, whoever ran the Trainer; names that moved since are read through
+`siamlightning.tracking.moved_names`); ``load_tracker("siamrpn_r50_l234_dwxcorr",
+weights="model.pth")`` builds the pysot config's network
+(`siamlightning.models.pysot_weights.build_pysot_net`), loads the pysot weights into it and
+wraps it in the tracker of ``tracker=<config>`` (the config's published TRACK values, composed
+by Hydra) with ``crop_convention="pysot"``, so that its boxes equal pysot's own tracker's.
 ``siammask_r50_l3`` gives a `SiamMaskTracker`, whose results also carry a polygon and a mask.
 """
 
@@ -18,9 +21,13 @@ import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 
+from siamlightning.configs import compose
 from siamlightning.errors import DataError
 from siamlightning.tracking.base import Tracker, check_net_kind
 from siamlightning.tracking.checkpoint_file import read_checkpoint
+from siamlightning.tracking.moved_names import upgrade_config
+
+EXPORT_KEY = "siamlightning"  # = siamlightning.lit.common.EXPORT_KEY (lit writes, we read)
 
 # pysot configs whose tracking settings are another config's yaml (same TRACK block)
 _TRACKER_YAML = {"siamrpn_alex_dwxcorr_otb": "siamrpn_alex_dwxcorr"}
@@ -35,8 +42,7 @@ def _pysot_builders() -> dict[str, Any]:
 def _tracker_yaml(config_name: str) -> Path:
     from siamlightning.configs import config_dir
 
-    name = _TRACKER_YAML.get(config_name, config_name)
-    return config_dir() / "tracker" / f"{name}.yaml"
+    return config_dir() / "tracker" / f"{_TRACKER_YAML.get(config_name, config_name)}.yaml"
 
 
 def pysot_config_names() -> list[str]:
@@ -65,10 +71,10 @@ def pysot_tracker_config(config_name: str) -> dict[str, Any]:
     trained here with that tracker config.
     """
     _check_pysot_name(config_name)
-    cfg = OmegaConf.to_container(OmegaConf.load(_tracker_yaml(config_name)), resolve=True)
-    cfg.pop("defaults", None)
+    name = _TRACKER_YAML.get(config_name, config_name)
+    cfg = OmegaConf.to_container(compose("eval", [f"tracker={name}"]).tracker, resolve=True)
     cfg["crop_convention"] = "pysot"
-    return cfg
+    return cfg  # type: ignore[return-value]
 
 
 def build_pysot_model(config_name: str) -> torch.nn.Module:
@@ -114,7 +120,7 @@ def load_net(source: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """Read a Lightning checkpoint written by `siamlightning-train`: (network, export config)."""
     path = Path(source).expanduser()
     ckpt = read_checkpoint(path)
-    export = ckpt.get("siamlightning") if isinstance(ckpt, dict) else None
+    export = ckpt.get(EXPORT_KEY) if isinstance(ckpt, dict) else None
     if not export or "net" not in export:
         raise DataError(
             f"is not a siamlightning checkpoint: no 'siamlightning' export config "
@@ -122,6 +128,7 @@ def load_net(source: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
             f"weights='{path}') with a config of {pysot_config_names()}",
             path=path,
         )
+    export = upgrade_config(export)
     net = instantiate(OmegaConf.create(export["net"]))
     state = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     missing, unexpected = net.load_state_dict(state, strict=False)
@@ -133,12 +140,30 @@ def load_net(source: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
 
 
 def load_tracker(
-    source: str | Path, *, weights: str | Path | Mapping | None = None, **overrides: Any
+    source: str | Path,
+    *,
+    weights: str | Path | Mapping[str, torch.Tensor] | None = None,
+    device: str | torch.device | None = None,
+    precision: str | None = None,
+    **overrides: Any,
 ) -> Tracker:
-    """A ready `Tracker` from a checkpoint, or a pysot config name with ``weights=<model.pth>``.
+    """A ready `Tracker` from a siamlightning checkpoint, or from pysot weights.
 
-    ``overrides`` replace tracking hyper-parameters (e.g. ``precision="bf16"``).
+    Args:
+        source: a Lightning checkpoint written by a siamlightning module (``last.ckpt``), or,
+            with ``weights``, a pysot config name (`pysot_config_names`).
+        weights: pysot ``model.pth`` (path or state dict) for the config named by ``source``;
+            ``None`` for a siamlightning checkpoint.
+        device: where the network runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``); default: the
+            stored tracker config's (``cpu``).
+        precision: ``auto``, ``fp32``, ``bf16`` or ``fp16``; default: the stored config's.
+        overrides: other tracking hyper-parameters of the tracker's constructor
+            (e.g. ``window_influence=0.3``).
     """
+    if device is not None:
+        overrides["device"] = str(device)
+    if precision is not None:
+        overrides["precision"] = precision
     if weights is not None:
         net, tracker_cfg = load_pysot_net(str(source), weights)
         return build_tracker(net, tracker_cfg, **overrides)

@@ -13,6 +13,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
+from siamlightning.configs import compose as compose_config
 from siamlightning.configs import config_dir
 from siamlightning.lit.rpn_schedule import pysot_lr_space
 from siamlightning.lit.siamrpn import SiamRPNModule, load_backbone_weights
@@ -189,6 +190,30 @@ def test_fit_keeps_the_backbone_fixed_until_it_unfreezes(tmp_path):
     assert same(seen[0], seen[1], "layer1") and same(seen[0], seen[1], "layer3")
     assert not same(seen[0], seen[1], "layer4.0.weight")
     assert not same(seen[0], seen[1], "layer5.1.running_mean")  # BN of a trained layer: train mode
+
+
+def test_learning_rates_are_logged_once_per_group_by_the_lr_monitor(tmp_path):
+    callbacks = compose_config("train", ["logger=csv"]).callbacks
+    monitors = [c for c in callbacks.values() if "LearningRateMonitor" in c["_target_"]]
+    assert len(monitors) == 1  # the default callbacks log learning rates; the module does not
+    module = _module(warmup_epochs=0, epochs=2)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=1,
+        logger=L.pytorch.loggers.CSVLogger(tmp_path, name="", version=""),
+        callbacks=[instantiate(monitors[0])],
+        log_every_n_steps=1,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(_Pairs(), batch_size=2))
+    header = (tmp_path / "metrics.csv").read_text().splitlines()[0].split(",")
+    groups = [g["name"] for g in trainer.optimizers[0].param_groups]
+    assert sorted(h for h in header if "lr" in h.split("/")[0]) == sorted(
+        f"lr-SGD/{g}" for g in groups
+    )
 
 
 class _DumpWeights(L.Callback):

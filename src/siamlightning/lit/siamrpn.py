@@ -227,9 +227,7 @@ class SiamRPNModule(L.LightningModule):
         """One SGD step on a pair batch."""
         loss = self._step(batch, batch_idx, "train")
         b = batch["template"].shape[0]
-        if self._trainer is not None:
-            groups = self.trainer.optimizers[0].param_groups
-            self.log_dict({f"lr/{g['name']}": g["lr"] for g in groups}, batch_size=b)
+        if self._trainer is not None:  # lr: LearningRateMonitor (lr-SGD/<group>), not logged here
             skipped = batch["skipped"].sum()
             self._skipped += int(skipped)
             kw = dict(reduce_fx="sum", on_step=False, on_epoch=True, sync_dist=True, batch_size=b)

@@ -62,7 +62,7 @@ def test_resume_in_the_run_folder_keeps_last_ckpt_metrics_and_epochs(tmp_path: P
 
 
 def test_wandb_run_id_is_kept_in_the_run_folder(tmp_path: Path, monkeypatch) -> None:
-    from siamlightning.callbacks.wandb import make_wandb_logger
+    from siamlightning.loggers.wandb import make_wandb_logger
 
     monkeypatch.delenv("WANDB_MODE", raising=False)
     first = make_wandb_logger(mode="offline", save_dir=str(tmp_path))
@@ -75,7 +75,7 @@ def test_wandb_run_id_is_kept_in_the_run_folder(tmp_path: Path, monkeypatch) -> 
 
 
 def test_resume_dir_only_for_a_checkpoint_inside_a_run_folder(tmp_path: Path) -> None:
-    from siamlightning.callbacks.resume import resume_run_dir
+    from siamlightning.loggers.resume import resume_run_dir
 
     (tmp_path / "run" / ".hydra").mkdir(parents=True)
     inside = str(tmp_path / "run" / "checkpoints" / "last.ckpt")

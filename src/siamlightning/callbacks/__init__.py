@@ -1,1 +1,1 @@
-"""Callbacks and logger factories (Lightning's own callbacks are used wherever one exists)."""
+"""Training callbacks (Lightning's own callbacks are used wherever one exists)."""

@@ -15,7 +15,6 @@ import torch
 from hydra.utils import get_original_cwd, instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from siamlightning.callbacks.resume import resume_run_dir
 from siamlightning.cli.common import instantiate_group, report_errors, setup_environment
 from siamlightning.configs import config_dir
 from siamlightning.evaluation.benchmarks import open_benchmark, run_benchmark
@@ -23,6 +22,7 @@ from siamlightning.evaluation.log_report import log_reports
 from siamlightning.evaluation.plots import benchmark_plots
 from siamlightning.evaluation.report import results_table, write_metrics_json
 from siamlightning.evaluation.result import Results
+from siamlightning.loggers.resume import resume_run_dir
 from siamlightning.precision import log_precision_once, resolve_trainer_precision
 from siamlightning.tracking.base import StaticTracker
 from siamlightning.tracking.checkpoint_file import check_checkpoint_file

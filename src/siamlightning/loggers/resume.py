@@ -3,7 +3,7 @@
 - `AppendingCSVLogger`: Lightning's `CSVLogger` deletes an existing ``metrics.csv`` when it
   starts; this one keeps the rows and appends (the header grows if new columns appear).
 - `wandb_run_id`: the W&B run id kept in ``<run>/wandb_run_id.txt`` (written on first start,
-  read back on resume) so `siamlightning.callbacks.wandb.make_wandb_logger` resumes that run.
+  read back on resume) so `siamlightning.loggers.wandb.make_wandb_logger` resumes that run.
 - `resume_run_dir`: the Hydra resolver behind ``siamlightning-train ckpt_path=<run>/checkpoints/
   last.ckpt``: a checkpoint inside a run folder sends the resumed run back into that folder.
 """

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 from lightning.pytorch.loggers import WandbLogger
 
-from siamlightning.callbacks.resume import wandb_run_id
+from siamlightning.loggers.resume import wandb_run_id
 
 log = logging.getLogger(__name__)
 

@@ -98,3 +98,21 @@ def test_check_reports_a_reader_error_instead_of_crashing(tmp_path: Path) -> Non
     assert out.returncode == 1 and "load_error" in out.stdout
     line = f"  {seq / 'groundtruth.txt'}: 9 annotation lines but 8 frames in {seq}\n"
     assert line in out.stdout
+
+
+@pytest.mark.parametrize("command", ["check", "index"])
+def test_a_misspelt_reader_option_exits_1_with_one_line(
+    command: str, lasot: Path, tmp_path: Path
+) -> None:
+    out = run_cli(
+        "prep", command, "dataset=lasot", f"root={lasot}", "+reader_options.stict=false",
+        f"cache_dir={tmp_path}/c", f"hydra.run.dir={tmp_path}/h", cwd=tmp_path, check=False,
+        env={"HYDRA_FULL_ERROR": None},
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr[-2000:]
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert lines[-1] == (
+        "error: data source 'lasot': unknown option 'stict' (did you mean 'strict'?); "
+        "lasot accepts: attributes, sequences, strict"
+    )
+    assert "Traceback" not in out.stderr and not (tmp_path / "c").exists()

@@ -99,22 +99,22 @@ def check(cfg: DictConfig, base: Path) -> Any:
 
 def index(cfg: DictConfig, base: Path) -> Any:
     """Build (``rebuild=true``: always) the index cache of ``dataset`` and time a fresh load."""
-    import importlib
-
     from siamlightning.data.index.cache import load_cached
     from siamlightning.data.index.compact import CompactIndex
+    from siamlightning.data.sources import check_options, reader
 
+    module, options = reader(cfg.dataset), _options(cfg)
+    check_options(cfg.dataset, module, options)
     root = _abs(cfg.root, base)
     if root is None or not root.exists():
         raise FileNotFoundError(f"index needs root=<the dataset's folder>; got {cfg.root!r}")
-    module = importlib.import_module(f"siamlightning.data.sources.{cfg.dataset}")
     directory = _abs(cfg.cache_dir, base)
     ix, info = load_cached(
         module,
         cfg.dataset,
         root,
         cfg.split,
-        _options(cfg),
+        options,
         directory=directory,
         rebuild=cfg.rebuild,
     )

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from pathlib import Path
 from typing import Any
 
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
+from siamlightning.data.sources import SourceReader, available_sources, check_options, reader
 from siamlightning.data.sources._layouts import empty_root_message, wrong_root_hint
 from siamlightning.errors import DataError
 
 __all__ = ["Sequence", "SequenceIndex", "available_sources", "open_dataset"]
-
-
-def available_sources() -> list[str]:
-    """Names accepted by `open_dataset` (one per module in `siamlightning.data.sources`)."""
-    from siamlightning.data import sources
-
-    return sorted(
-        m.name for m in pkgutil.iter_modules(sources.__path__) if not m.name.startswith("_")
-    )
 
 
 def open_dataset(
@@ -38,11 +28,11 @@ def open_dataset(
     source read from ``root``; False never; a str/Path caches under that folder instead of the
     user cache folder. A cached dataset comes back as a memory-mapped `CompactIndex`, which
     behaves as a `SequenceIndex`. Sources without ``root`` (synthetic) are never cached.
+    ``options``: the reader's (`siamlightning.data.sources.reader_options`); any other key is a
+    `ConfigError` naming the closest accepted one.
     """
-    names = available_sources()
-    if name not in names:
-        raise ValueError(f"unknown dataset source {name!r}; available: {', '.join(names)}")
-    module = importlib.import_module(f"siamlightning.data.sources.{name}")
+    module = reader(name)
+    check_options(name, module, options)
     if root is not None:
         root = Path(root).expanduser()
         if not root.exists():
@@ -62,9 +52,14 @@ def open_dataset(
 
 
 def _load(
-    module: Any, name: str, root: Path, split: str | None, cache: Any, options: dict[str, Any]
+    module: SourceReader,
+    name: str,
+    root: Path,
+    split: str | None,
+    cache: Any,
+    options: dict[str, Any],
 ) -> SequenceIndex:
-    use = getattr(module, "CACHE", False) if cache is None else cache is not False
+    use = module.CACHE if cache is None else cache is not False
     if not use:
         return module.load(root, split=split, **options)
     from siamlightning.data.index.cache import load_cached

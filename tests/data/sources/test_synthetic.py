@@ -10,6 +10,7 @@ import pytest
 from siamlightning.data import open_dataset
 from siamlightning.data.sources import synthetic
 from siamlightning.data.sources.synthetic import load, make_sequence
+from siamlightning.errors import ConfigError
 
 
 def _assert_same(a, b, frames=(0, 7, 19)) -> None:
@@ -83,8 +84,8 @@ def test_splits_do_not_share_sequences_and_options_are_checked():
     assert val.names[0] == "synth_s0_1000000"
     with pytest.raises(ValueError, match="split"):
         load(split="nope", num_sequences=1)
-    with pytest.warns(UserWarning, match="unknown option"):
-        load(num_sequences=1, length=3, colour="red")
+    with pytest.raises(ConfigError, match="unknown option 'colour'"):
+        open_dataset("synthetic", None, num_sequences=1, length=3, colour="red")
     with pytest.raises(ValueError):
         make_sequence(-1, 0)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Mapping
 from collections.abc import Sequence as SeqLike
 from dataclasses import dataclass, field, fields
@@ -12,11 +10,12 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader
 
-from siamlightning.data import available_sources, open_dataset
+from siamlightning.data import open_dataset
 from siamlightning.data.core.sequences import SequenceIndex
 from siamlightning.data.pairs import augment
 from siamlightning.data.pairs.dataset import CropJitter, PairDataset
 from siamlightning.data.pairs.sampling import EpochKeySampler, PairSampler
+from siamlightning.data.sources import reader, reader_options
 from siamlightning.errors import ConfigError
 
 
@@ -44,10 +43,8 @@ class SourceSpec:
         """Read the dataset; readers with a ``strict`` option get ``strict=False`` unless the
         options say otherwise (a broken sequence is skipped with a warning, not the dataset)."""
         options = dict(self.options)
-        if self.name in available_sources():  # else open_dataset names the known sources
-            module = importlib.import_module(f"siamlightning.data.sources.{self.name}")
-            if "strict" in inspect.signature(module.load).parameters:
-                options.setdefault("strict", False)
+        if "strict" in reader_options(reader(self.name)):
+            options.setdefault("strict", False)
         return open_dataset(self.name, self.root, self.split, **options)
 
 

@@ -30,7 +30,6 @@ import io
 import json
 import logging
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +101,8 @@ def load(
     split: str | None = None,
     *,
     masks: bool = True,
-    **kw: Any,
 ) -> SequenceIndex:
     """Read one COCO instances split (default ``train2017``) into one-frame sequences."""
-    if kw:
-        warnings.warn(f"coco: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     split = split or "train2017"
     if split not in SPLITS:
         raise ValueError(f"coco: no split {split!r}; use one of {', '.join(SPLITS)}")

@@ -39,6 +39,8 @@ from siamlightning.errors import DataError
 
 __all__ = ["VERSION", "load", "read_split"]
 
+CACHE = False  # open_dataset does not cache this index by default (see SourceReader)
+
 VERSION = 2  # 2: meta["mask_format"]
 
 
@@ -113,11 +115,8 @@ def load(
     strict: bool = False,
     min_pixels: int = 1,
     workers: int | None = None,
-    **kw: Any,
 ) -> SequenceIndex:
     """Read one DAVIS split into a `SequenceIndex` (2017: one sequence per object)."""
-    if kw:
-        warnings.warn(f"davis: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     year = int(year)
     if year not in (2016, 2017):
         raise ValueError(f"davis: year must be 2016 or 2017, got {year}")

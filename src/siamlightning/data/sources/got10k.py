@@ -22,7 +22,6 @@ pytracking's ``got10k_vot_train_split.txt``, one name per line).
 from __future__ import annotations
 
 import ast
-import warnings
 from collections.abc import Sequence as SeqLike
 from pathlib import Path
 from typing import Any
@@ -157,15 +156,12 @@ def load(
     sequences: SeqLike[str] | None = None,
     list_file: str | Path | None = None,
     strict: bool = True,
-    **kw: Any,
 ) -> SequenceIndex:
     """Read one GOT-10k split into a `SequenceIndex` in ``list.txt`` order.
 
     ``strict=False`` (training mixes) drops sequences whose files raise `DataError`, with
     one warning naming the first files and lines, instead of failing the whole dataset.
     """
-    if kw:
-        warnings.warn(f"got10k: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     if split not in _SPLITS:
         raise ValueError(f"got10k: no split {split!r}; use 'train', 'val', 'test' or None")
     if root is None:

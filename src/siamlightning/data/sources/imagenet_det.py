@@ -29,7 +29,6 @@ NaNs degenerate boxes, and warns once per load with the counts and the first few
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -105,11 +104,8 @@ def load(
     split: str | None = None,
     *,
     strict: bool = False,
-    **kw: Any,
 ) -> SequenceIndex:
     """Read ImageNet DET ``split`` (``train`` default, or ``val``): one sequence per object."""
-    if kw:
-        warnings.warn(f"imagenet_det: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     base, ann, data, _ = resolve_root(root, "DET", split)
     folders = _annotations(ann)
     if not folders:

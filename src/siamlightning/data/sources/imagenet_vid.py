@@ -279,11 +279,8 @@ def load(
     *,
     min_length: int = 2,
     strict: bool = False,
-    **kw: Any,
 ) -> SequenceIndex:
     """Read ImageNet VID ``split`` (``train`` default, or ``val``) as per-track tracklets."""
-    if kw:
-        warnings.warn(f"imagenet_vid: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     if min_length < 1:
         raise ValueError(f"imagenet_vid: min_length must be >= 1, got {min_length}")
     base, ann, data, split = resolve_root(root, "VID", split)

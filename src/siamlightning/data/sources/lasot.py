@@ -27,7 +27,6 @@ Without the option, ``<root>/att`` is used when it exists.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence as SeqLike
 from pathlib import Path
 from typing import Any
@@ -196,15 +195,12 @@ def load(
     sequences: SeqLike[str] | None = None,
     attributes: str | Path | None = None,
     strict: bool = True,
-    **kw: Any,
 ) -> SequenceIndex:
     """Read a LaSOT (or LaSOT_ext) root into a `SequenceIndex` sorted by sequence name.
 
     ``strict=False`` (training mixes) drops sequences whose files raise `DataError`, with
     one warning naming the first files and lines, instead of failing the whole dataset.
     """
-    if kw:
-        warnings.warn(f"lasot: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     if split not in _SPLITS:
         raise ValueError(f"lasot: no split {split!r}; use None, 'train', 'test' or 'extension'")
     if root is None:

@@ -17,7 +17,6 @@ more frames than annotation lines, the first ones are used. Sequence names drop 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence as SeqLike
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,8 @@ from siamlightning.data.sources.otb import read_otb_boxes, sorted_frames
 from siamlightning.errors import DataError
 
 __all__ = ["load", "read_nfs_annotation"]
+
+CACHE = False  # open_dataset does not cache this index by default (see SourceReader)
 
 _SPLITS = {None: None, "test": None, "nfs30": 30, "nfs240": 240}
 
@@ -104,11 +105,8 @@ def load(
     *,
     fps: int | None = None,
     sequences: SeqLike[str] | None = None,
-    **kw: Any,
 ) -> SequenceIndex:
     """Read NfS (raw or pytracking layout) at ``fps`` 30 or 240 into a `SequenceIndex`."""
-    if kw:
-        warnings.warn(f"nfs: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     if split not in _SPLITS:
         raise ValueError(f"nfs: no split {split!r}; use None, 'test', 'nfs30' or 'nfs240'")
     if fps is not None and _SPLITS[split] is not None and fps != _SPLITS[split]:

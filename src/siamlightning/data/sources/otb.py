@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import warnings
 from collections.abc import Mapping
 from collections.abc import Sequence as SeqLike
 from pathlib import Path
@@ -38,6 +37,8 @@ from siamlightning.data.sources._tolerant import build_sequences
 from siamlightning.errors import DataError
 
 __all__ = ["IMAGE_SUFFIXES", "OTB_FRAME_RANGES", "load", "read_otb_boxes", "sorted_frames"]
+
+CACHE = False  # open_dataset does not cache this index by default (see SourceReader)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
 
@@ -221,11 +222,8 @@ def load(
     *,
     sequences: SeqLike[str] | None = None,
     frame_ranges: Mapping[str, tuple[int, int]] | None = None,
-    **kw: Any,
 ) -> SequenceIndex:
     """Read an OTB-layout folder (or one sequence folder) into a `SequenceIndex` sorted by name."""
-    if kw:
-        warnings.warn(f"otb: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     if split not in _SPLITS:
         raise ValueError(f"otb: no split {split!r}; use one of {', '.join(map(str, _SPLITS))}")
     if root is None:

@@ -161,11 +161,8 @@ def load(
     context_amount: float = 0.5,
     normalised_aspect: float | None = None,
     strict: bool = False,
-    **kw: Any,
 ) -> SequenceIndex:
     """Read a pysot ``crop511`` folder and its JSON into a `SequenceIndex` of in-crop boxes."""
-    if kw:
-        warnings.warn(f"pysot_crops: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     if root is None:
         raise ValueError("pysot_crops: root (the folder holding crop511/ and the JSON) is required")
     base = Path(root)

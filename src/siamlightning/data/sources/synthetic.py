@@ -31,7 +31,6 @@ Conventions:
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import cv2
@@ -50,6 +49,8 @@ from siamlightning.data.sources._synthetic_render import (
 )
 
 __all__ = ["SyntheticRenderer", "load", "make_sequence"]
+
+CACHE = False  # open_dataset does not cache this index by default (see SourceReader)
 
 _SPLITS = {None: 0, "train": 0, "val": 1_000_000, "test": 2_000_000}
 _CORNERS = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
@@ -322,11 +323,8 @@ def load(
     width: int = 320,
     height: int = 240,
     difficulty: float = 1.0,
-    **kw: Any,
 ) -> SequenceIndex:
     """``num_sequences`` synthetic sequences of ``seed`` (``root`` is ignored); see module doc."""
-    if kw:
-        warnings.warn(f"synthetic: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     if split not in _SPLITS:
         raise ValueError(f"synthetic: unknown split {split!r}; expected train, val or test")
     first = _SPLITS[split]

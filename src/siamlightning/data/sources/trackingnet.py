@@ -11,7 +11,6 @@ reads ``TEST``. Videos are ordered by chunk, then name; ``meta["chunk"]`` names 
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Sequence as SeqLike
 from pathlib import Path
 from typing import Any
@@ -96,15 +95,12 @@ def load(
     chunks: SeqLike[int] | None = None,
     sequences: SeqLike[str] | None = None,
     strict: bool = True,
-    **kw: Any,
 ) -> SequenceIndex:
     """Read TrackingNet's training chunks (or ``split="test"``) into a `SequenceIndex`.
 
     ``strict=False`` (training mixes) drops sequences whose files raise `DataError`, with
     one warning naming the first files and lines, instead of failing the whole dataset.
     """
-    if kw:
-        warnings.warn(f"trackingnet: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     if split not in _SPLITS:
         raise ValueError(f"trackingnet: no split {split!r}; use 'train', 'test' or None")
     if root is None:

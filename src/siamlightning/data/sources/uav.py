@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Sequence as SeqLike
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,8 @@ from siamlightning.data.sources.otb import read_otb_boxes
 from siamlightning.errors import DataError
 
 __all__ = ["UAV123_RANGES", "UAV_CLASSES", "load"]
+
+CACHE = False  # open_dataset does not cache this index by default (see SourceReader)
 
 # name:last (first = 1) or name:first-last, 1-based inclusive frame numbers in the sequence's
 # folder (the name itself, or <folder> for <folder>_<k> names).
@@ -125,11 +126,8 @@ def load(
     split: str | None = None,
     *,
     sequences: SeqLike[str] | None = None,
-    **kw: Any,
 ) -> SequenceIndex:
     """Read UAV123 (or ``split="uav20l"``) into a `SequenceIndex` sorted by sequence name."""
-    if kw:
-        warnings.warn(f"uav: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     key = split.lower() if isinstance(split, str) else split
     if key not in _SETS:
         raise ValueError(f"uav: no split {split!r}; use None, 'test', 'uav123' or 'uav20l'")

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json as _json
 import math
-import warnings
 from collections.abc import Sequence as SeqLike
 from pathlib import Path
 from typing import Any
@@ -56,6 +55,8 @@ from siamlightning.errors import DataError
 from siamlightning.metrics.regions import parse_region
 
 __all__ = ["load", "read_regions", "vot_init_box"]
+
+CACHE = False  # open_dataset does not cache this index by default (see SourceReader)
 
 _SPLITS = (None, "test", "all")
 _JSON_TAGS = ("camera_motion", "illum_change", "motion_change", "size_change", "occlusion")
@@ -255,11 +256,8 @@ def load(
     sequences: SeqLike[str] | None = None,
     json: str | Path | None = None,
     image_size: bool = True,
-    **kw: Any,
 ) -> SequenceIndex:
     """Read a VOT root (official layout, or pysot's json) into a `SequenceIndex`."""
-    if kw:
-        warnings.warn(f"vot: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     if split not in _SPLITS:
         raise ValueError(f"vot: the VOT layout has no split {split!r}; use None, 'test' or 'all'")
     if root is None:

@@ -234,11 +234,8 @@ def load(
     *,
     frame_size: SeqLike[int] | None = None,
     strict: bool = False,
-    **kw: Any,
 ) -> SequenceIndex:
     """Read one YouTube-BB detection split (``train``/``validation``) into a `SequenceIndex`."""
-    if kw:
-        warnings.warn(f"youtube_bb: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     split = _ALIASES.get(split, split)
     if split not in SPLITS:
         raise ValueError(f"youtube_bb: no split {split!r}; use 'train' or 'validation'")

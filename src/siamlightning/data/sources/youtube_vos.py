@@ -46,6 +46,8 @@ from siamlightning.errors import DataError
 
 __all__ = ["VERSION", "load", "read_meta"]
 
+CACHE = False  # open_dataset does not cache this index by default (see SourceReader)
+
 VERSION = 2  # 2: meta["mask_format"]
 _SPLITS = ("train", "valid", "test")
 # video -> [(object id, category, sorted frame numbers)]
@@ -164,11 +166,8 @@ def load(
     strict: bool = False,
     min_pixels: int = 1,
     workers: int | None = None,
-    **kw: Any,
 ) -> SequenceIndex:
     """Read one YouTube-VOS split into a `SequenceIndex` (one sequence per video and object)."""
-    if kw:
-        warnings.warn(f"youtube_vos: ignoring unknown option(s) {sorted(kw)}", stacklevel=2)
     split = split or "train"
     if split not in _SPLITS:
         raise ValueError(f"youtube_vos: no split {split!r}; use 'train', 'valid' or 'test'")

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from siamlightning.metrics.ope import PROTOCOLS, OPEMetrics
+from siamlightning.metrics.ope import PROTOCOLS, OPESummaryMetric
 
 
 def _data(num: int, length: int, seed: int) -> list[tuple[torch.Tensor, ...]]:
@@ -40,7 +40,7 @@ def _data(num: int, length: int, seed: int) -> list[tuple[torch.Tensor, ...]]:
 def _time(protocol: str, data: list[tuple[torch.Tensor, ...]]) -> tuple[float, float]:
     """Seconds to update + compute, and the AUC/AO it got (a sanity value)."""
     t0 = time.perf_counter()
-    m = OPEMetrics(protocol, sync_on_compute=False)
+    m = OPESummaryMetric(protocol, sync_on_compute=False)
     for k, (pred, gt, absent, visible) in enumerate(data):
         m.update(pred, gt, seq_id=k, absent=absent, visible=visible, bound=(640.0, 480.0))
     out = m.compute()

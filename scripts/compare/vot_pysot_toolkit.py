@@ -177,7 +177,7 @@ def run_ours(data: Path, results: Path) -> dict[str, float]:
     from siamlightning.evaluation.vot_reset_scoring import score_vot_folder
 
     index = open_dataset("vot", data)
-    o = score_vot_folder(results, index, year=2018, variant="pysot")["overall"]
+    o = score_vot_folder(results, index, year=2018, variant="pysot").overall.values
     return {k: float(o[k]) for k in ("eao", "accuracy", "robustness", "failures")}
 
 

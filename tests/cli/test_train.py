@@ -37,7 +37,7 @@ def test_train_then_evaluate_writes_checkpoints_results_and_table(tmp_path):
         assert (run / f).is_file(), f
     report = json.loads((run / "metrics.json").read_text())
     assert set(report["synthetic"]) == {"trained", "untrained", "static"}
-    assert 0.0 <= report["synthetic"]["trained"]["overall"]["success_auc"] <= 20 / 21
+    assert 0.0 <= report["synthetic"]["trained"].value("success_auc") <= 20 / 21
     assert "synthetic/static" in out.stdout
     # the checkpoint loads into a working tracker
     tracker = siamlightning.load_tracker(run / "checkpoints" / "last.ckpt")
@@ -128,7 +128,7 @@ def test_ddp_cpu_two_processes_train_and_evaluate(tmp_path):
     state = torch.load(ckpt, map_location="cpu", weights_only=False)
     assert state["global_step"] == 32 // 2 // 4  # per-rank share of the epoch, batch 4
     report = json.loads((run / "metrics.json").read_text())
-    assert report["synthetic"]["trained"]["overall"]["num_sequences"] == 3
+    assert report["synthetic"]["trained"].value("num_sequences") == 3
     assert not list(tmp_path.glob("outputs")), "a rank wrote outside the shared run dir"
     assert "synthetic/trained" in out.stdout
     siamlightning.load_tracker(ckpt)
@@ -144,10 +144,10 @@ def test_bad_config_key_names_it(tmp_path):
 def test_quickstart_default_beats_both_baselines(tmp_path):
     run_cli("train", "logger=csv", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path, timeout=1500)
     report = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    auc = {t: r["overall"]["success_auc"] for t, r in report["synthetic"].items()}
+    auc = {t: r.value("success_auc") for t, r in report["synthetic"].items()}
     assert auc["trained"] >= max(auc["untrained"], auc["static"]) + 0.15, auc
     if "real" in report:  # ../shared/data/real beside the checkout
-        real = {t: r["overall"]["success_auc"] for t, r in report["real"].items()}
+        real = {t: r.value("success_auc") for t, r in report["real"].items()}
         assert real["trained"] > real["untrained"], real
 
 

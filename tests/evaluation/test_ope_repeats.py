@@ -47,8 +47,8 @@ def test_deterministic_tracker_keeps_one_run(tmp_path: Path) -> None:
     assert all(r.repeats == () for r in results.values())
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["a_001.txt", "a_time.txt"]
     rep = score_ope(results, _index())
-    assert rep["overall"]["num_runs"] == 2 and rep["overall"]["num_sequences"] == 2
-    assert rep["overall"]["success_auc"] == pytest.approx((AUC_A + AUC_B) / 2)
+    assert rep.value("num_runs") == 2 and rep.value("num_sequences") == 2
+    assert rep.value("success_auc") == pytest.approx((AUC_A + AUC_B) / 2)
 
 
 def test_stochastic_tracker_runs_three_times_and_pools_frames(tmp_path: Path) -> None:
@@ -73,10 +73,10 @@ def test_stochastic_tracker_runs_three_times_and_pools_frames(tmp_path: Path) ->
             y2 = np.minimum(g[:, 1] + g[:, 3], p[:, 1] + p[:, 3])
             inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
             ious += list(inter / (g[:, 2] * g[:, 3] + p[:, 2] * p[:, 3] - inter))
-    assert got["overall"]["ao"] == pytest.approx(np.mean(ious), abs=1e-6)
-    assert got["overall"]["num_runs"] == 6 and got["sequences"]["a"]["num_runs"] == 3
+    assert got.value("ao") == pytest.approx(np.mean(ious), abs=1e-6)
+    assert got.value("num_runs") == 6 and got.sequences["a"]["num_runs"] == 3
     one_run = score_ope(read_results(tmp_path, _index(), repeats=False), _index(), "got10k")
-    assert one_run["overall"]["ao"] != pytest.approx(got["overall"]["ao"])
+    assert one_run.value("ao") != pytest.approx(got.value("ao"))
 
 
 def test_otb_layout_refuses_repeated_runs(tmp_path: Path) -> None:
@@ -98,10 +98,10 @@ def test_per_attribute_scores_plots_and_logged_scalars(tmp_path: Path) -> None:
     results = {s.name: SequenceResult(s.name, np.tile(s.boxes[:1], (len(s), 1)),
                                       np.zeros(len(s)), s.uid) for s in idx}  # fmt: skip
     rep = score_ope(results, idx)
-    assert set(rep["attributes"]) == {"OCC", "FM"}
-    assert rep["attributes"]["OCC"]["success_auc"] == pytest.approx(AUC_A)
-    assert rep["attributes"]["OCC"]["num_sequences"] == 1
-    assert rep["attributes"]["FM"]["success_auc"] == pytest.approx(rep["overall"]["success_auc"])
+    assert set(rep.attributes) == {"OCC", "FM"}
+    assert rep.attributes["OCC"].get("success_auc") == pytest.approx(AUC_A)
+    assert rep.attributes["OCC"].get("num_sequences") == 1
+    assert rep.attributes["FM"].get("success_auc") == pytest.approx(rep.value("success_auc"))
     pngs = ope_plots({"tiny": {"static": rep}}, tmp_path / "plots")
     names = sorted(p.name for p in pngs)
     assert "tiny_OCC_success.png" in names and "tiny_FM_precision.png" in names

@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -67,21 +68,21 @@ def test_run_ope_writes_files_and_scores(index: SequenceIndex, tmp_path: Path) -
     assert read_times(tmp_path / "static" / "times" / "b_time.txt").shape == (3,)
 
     report = score_ope(results, index)
-    overall = report["overall"]
-    assert report["protocol"] == "otb"
+    overall = report.to_json()["overall"]
+    assert report.protocol == "otb"
     assert overall["success_auc"] == pytest.approx((AUC_A + AUC_B) / 2, abs=1e-15)
     assert overall["precision_20"] == (0.75 + 1.0) / 2
     assert overall["num_sequences"] == 2 and overall["num_frames"] == 7
     assert overall["repaired_frames"] == 0
     assert len(overall["success_curve"]) == 21 and len(overall["precision_curve"]) == 51
-    assert report["sequences"]["a"]["success_auc"] == pytest.approx(AUC_A, abs=1e-15)
-    assert report["sequences"]["a"]["precision_20"] == 0.75
-    assert report["sequences"]["b"]["success_auc"] == AUC_B
-    assert report["fps"] == overall["fps"] > 0
+    assert report.sequences["a"]["success_auc"] == pytest.approx(AUC_A, abs=1e-15)
+    assert report.sequences["a"]["precision_20"] == 0.75
+    assert report.sequences["b"]["success_auc"] == AUC_B
+    assert report.fps == overall["fps"] > 0
 
     # scoring the files on disk gives the same numbers
     again = score_ope(read_ope_results(tmp_path / "static", index), index)
-    assert again["overall"]["success_auc"] == overall["success_auc"]
+    assert again.value("success_auc") == overall["success_auc"]
 
 
 def test_times_wrap_tracker_calls_only(index: SequenceIndex, monkeypatch) -> None:
@@ -91,7 +92,7 @@ def test_times_wrap_tracker_calls_only(index: SequenceIndex, monkeypatch) -> Non
     monkeypatch.undo()
     assert results["a"].times.tolist() == [0.5] * 4
     assert results["a"].fps == 2.0  # frames 1..3 over 1.5 s
-    assert score_ope(results, index)["fps"] == 2.0  # 5 tracked frames over 2.5 s
+    assert score_ope(results, index).fps == 2.0  # 5 tracked frames over 2.5 s
 
 
 def test_sharding_covers_every_sequence_once(index: SequenceIndex, tmp_path: Path) -> None:
@@ -99,9 +100,9 @@ def test_sharding_covers_every_sequence_once(index: SequenceIndex, tmp_path: Pat
     r1 = run_ope(StaticTracker, index, tmp_path, rank=1, world_size=2, progress=False)
     assert sorted([*r0, *r1]) == ["a", "b"] and not set(r0) & set(r1)
     merged = score_ope({**r0, **r1}, index)
-    assert merged["overall"]["num_sequences"] == 2
+    assert merged.value("num_sequences") == 2
     partial = score_ope(r1, index)  # only what it is given
-    assert partial["overall"]["num_sequences"] == 1
+    assert partial.value("num_sequences") == 1
 
 
 def test_invalid_frame0_gt_raises(tmp_path: Path) -> None:
@@ -121,12 +122,12 @@ def test_score_errors(index: SequenceIndex) -> None:
 
 def test_metrics_json_and_table(index: SequenceIndex, tmp_path: Path) -> None:
     report = score_ope(run_ope(StaticTracker, index, None, progress=False), index)
-    report["overall"]["fps"] = float("nan")
+    report = replace(report, fps=float("nan"))
     write_metrics_json(tmp_path / "out" / "metrics.json", {"tiny": {"static": report}})
     loaded = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert loaded["tiny"]["static"]["overall"]["fps"] is None
     assert loaded["tiny"]["static"]["overall"]["num_sequences"] == 2
-    rows = {"tiny/static": {**report["overall"], "sequences": 2}, "tiny/other": {}}
+    rows = {"tiny/static": {**report.scalars(), "sequences": 2}, "tiny/other": {}}
     table = format_table(rows, columns=["success_auc", "precision_20", "fps", "sequences"])
     lines = table.splitlines()
     assert lines[0].split() == ["name", "success_auc", "precision_20", "fps", "sequences"]
@@ -162,6 +163,9 @@ def test_ddp_score_gathers_all_ranks(tmp_path: Path) -> None:
         local, report = torch.load(tmp_path / f"rank{rank}.pt", weights_only=False)
         names += local
         for key in ("success_auc", "precision_20", "num_sequences", "success_curve"):
-            assert report["overall"][key] == expected["overall"][key], (rank, key)
-        assert sorted(report["sequences"]) == ["a", "b", "c"]
+            assert report.to_json()["overall"][key] == expected.to_json()["overall"][key], (
+                rank,
+                key,
+            )
+        assert sorted(report.sequences) == ["a", "b", "c"]
     assert sorted(names) == ["a", "b", "c"]  # each rank tracked only its shard

@@ -1,28 +1,21 @@
 import numpy as np
 
 from siamlightning.evaluation.plots import ar_plot, eao_plot, ope_plots
+from siamlightning.evaluation.result import BenchmarkResult, Scores
+
+
+def _ope(success, auc, precision, p20):
+    values = {"success_auc": auc, "precision_20": p20}
+    curves = {"success": success, "precision": precision}
+    return BenchmarkResult(kind="ope", protocol="otb", overall=Scores(values=values, curves=curves))
 
 
 def test_plots_are_written(tmp_path):
     curve = np.linspace(1, 0, 21)
     rep = {
         "bench": {
-            "a": {
-                "overall": {
-                    "success_curve": curve,
-                    "success_auc": 0.5,
-                    "precision_curve": np.linspace(0, 1, 51),
-                    "precision_20": 0.4,
-                }
-            },
-            "b": {
-                "overall": {
-                    "success_curve": curve * 0.5,
-                    "success_auc": 0.25,
-                    "precision_curve": np.linspace(0, 0.5, 51),
-                    "precision_20": 0.2,
-                }
-            },
+            "a": _ope(curve, 0.5, np.linspace(0, 1, 51), 0.4),
+            "b": _ope(curve * 0.5, 0.25, np.linspace(0, 0.5, 51), 0.2),
         }
     }
     paths = ope_plots(rep, tmp_path)

@@ -65,12 +65,12 @@ def tiny(tmp_path: Path) -> tuple[SequenceIndex, Path]:
 def test_scorer_matches_hand_computed_a_r_eao(tiny: tuple[SequenceIndex, Path]) -> None:
     index, folder = tiny
     rep = score_vot_multistart_folder(folder, index, interval=(1, 14))
-    seqs = rep["sequences"]
+    seqs = rep.sequences
     assert seqs["a"]["accuracy"] == pytest.approx(11.5 / 14)  # (11 + .5) / (12 + 2)
     assert seqs["a"]["robustness"] == pytest.approx(14 / 24)
     assert seqs["b"]["accuracy"] == pytest.approx((11 / 3) / 9)  # (2/3 + 1 + 0 + 2) / (6 + 3)
     assert seqs["b"]["robustness"] == pytest.approx(1.0) and seqs["b"]["anchors"] == 2
-    overall = rep["overall"]
+    overall = rep.to_json()["overall"]
     assert overall["accuracy"] == pytest.approx((11.5 + 11 / 3) / 23)  # weights: progress
     assert overall["robustness"] == pytest.approx((7 + 6) / 18)  # weights: sequence length
     # EAO: each run adds mean(o[1..j]) while j < its length; the failed run of a adds
@@ -84,9 +84,9 @@ def test_scorer_matches_hand_computed_a_r_eao(tiny: tuple[SequenceIndex, Path]) 
     curve = [0.0] + [float(np.mean(contrib[j])) for j in range(1, 14)]
     np.testing.assert_allclose(overall["eao_curve"], curve, rtol=1e-12)
     assert overall["eao"] == pytest.approx(np.mean(curve[1:15]))
-    assert rep["protocol"] == "vot2020-anchor" and overall["eao_interval"] == [1, 14]
+    assert rep.protocol == "vot2020-anchor" and overall["eao_interval"] == [1, 14]
     # default: VOT2020's [115, 755] on a 755-entry curve; only the failed run still counts there
-    default = score_vot_multistart_folder(folder, index)["overall"]
+    default = score_vot_multistart_folder(folder, index).to_json()["overall"]
     assert len(default["eao_curve"]) == 755 and default["eao_interval"] == [115, 755]
     assert default["eao"] == pytest.approx(np.mean([0.5 / (j - 1) for j in range(115, 755)]))
 
@@ -98,7 +98,7 @@ def test_binary_trajectories_and_missing_files(tiny: tuple[SequenceIndex, Path])
     txt.unlink()
     _bin(txt.with_suffix(".bin"), [Special(1), np.array(EXACT), Special(0)])
     after = score_vot_multistart_folder(folder, index, interval=(1, 14))
-    assert after["overall"] == before["overall"]
+    assert after.overall == before.overall
     mask = read_trajectory(_write_mask_bin(folder / "m.bin"))[0]
     np.testing.assert_array_equal(mask.mask, [[0, 0, 0, 1], [1, 0, 1, 1]])
     assert mask.offset == (4, 5)
@@ -173,8 +173,8 @@ def test_runner_writes_toolkit_layout_and_scores_a_perfect_mask_tracker(tmp_path
     assert back[1].offset == Mask.from_image(masks[18]).offset  # run order: 19, 18, ...
     rep = score_vot_multistart_folder(tmp_path / "m", one)
     # every frame scores 1 but the 3 init frames and frame 7 (a mask against the absent target)
-    assert rep["overall"]["accuracy"] == pytest.approx((50 - 3 - 2) / 50)
-    assert rep["overall"]["robustness"] == 1.0
+    assert rep.value("accuracy") == pytest.approx((50 - 3 - 2) / 50)
+    assert rep.value("robustness") == 1.0
 
 
 def test_runner_shards_sequences_across_ranks(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from siamlightning.metrics import (
-    OPEMetrics,
+    OPESummaryMetric,
     Precision,
     PrecisionCurve,
     SuccessAUC,
@@ -30,7 +30,7 @@ HALF = [10.0, 10.0, 20.0, 10.0]  # IoU 0.5 with GT, centre 5 px away
 
 def test_perfect_tracker() -> None:
     gt = np.tile(GT, (7, 1))
-    m = OPEMetrics()
+    m = OPESummaryMetric()
     m.update(gt, gt, seq_id=1)
     out = m.compute()
     assert out["success_auc"].item() == 20 / 21
@@ -56,7 +56,7 @@ def test_constant_half_iou_and_frame0_override() -> None:
 
 
 def test_averaged_per_sequence_not_per_frame() -> None:
-    m = OPEMetrics()
+    m = OPESummaryMetric()
     m.update(np.tile(GT, (2, 1)), np.tile(GT, (2, 1)), seq_id=1)  # curve[10] (t=0.5) = 1
     far = np.tile([100.0, 100.0, 20.0, 20.0], (8, 1))
     m.update(far, np.tile(GT, (8, 1)), seq_id=2)  # frame 0 only: curve[10] = 1/8
@@ -87,7 +87,7 @@ def test_repair_rule() -> None:
     expected = box_iou(np.array(b1), np.array(GT)).item()
     assert iou[1:5].tolist() == [expected] * 4
     assert ce[1:5].tolist() == [2.0] * 4
-    m = OPEMetrics()
+    m = OPESummaryMetric()
     m.update(pred, gt, seq_id=3)
     assert m.compute()["repaired_frames"].item() == 3
 
@@ -104,7 +104,7 @@ def test_numpy_and_torch_inputs_agree() -> None:
     rng = np.random.default_rng(1)
     gt = np.concatenate([rng.uniform(1, 50, (30, 2)), rng.uniform(5, 30, (30, 2))], axis=1)
     pred = gt + rng.normal(0, 4, gt.shape)
-    a, b = OPEMetrics(), OPEMetrics()
+    a, b = OPESummaryMetric(), OPESummaryMetric()
     a.update(pred, gt, seq_id=0)
     b.update(torch.from_numpy(pred), torch.from_numpy(gt), seq_id=0)
     for key, value in a.compute().items():
@@ -114,7 +114,7 @@ def test_numpy_and_torch_inputs_agree() -> None:
 def test_single_value_metrics_match_collection() -> None:
     gt = np.tile(GT, (4, 1))
     pred = np.array([GT, HALF, GT, [30.0, 30, 20, 20]])
-    metrics = [OPEMetrics(), SuccessCurve(), SuccessAUC(), PrecisionCurve(), Precision()]
+    metrics = [OPESummaryMetric(), SuccessCurve(), SuccessAUC(), PrecisionCurve(), Precision()]
     for m in metrics:
         m.update(pred, gt, seq_id=7)
     full = metrics[0].compute()
@@ -127,7 +127,7 @@ def test_single_value_metrics_match_collection() -> None:
 def test_duplicate_seq_id_counts_once_and_empty_drop() -> None:
     gt = np.tile(GT, (4, 1))
     far = np.tile([200.0, 200, 20, 20], (4, 1))
-    m = OPEMetrics()
+    m = OPESummaryMetric()
     m.update(gt, gt, seq_id=5)
     m.update(far, gt, seq_id=5)  # a padded duplicate: the first row wins
     assert m.compute()["num_sequences"].item() == 1
@@ -135,7 +135,7 @@ def test_duplicate_seq_id_counts_once_and_empty_drop() -> None:
     # frame 0 is always right, so build a curve that is all zero from an invalid frame-0 GT
     bad = np.tile([0.0, 0, 0, 0], (4, 1))
     for drop, expected in ((False, 10 / 21), (True, 20 / 21)):
-        m = OPEMetrics(drop_empty_curves=drop)
+        m = OPESummaryMetric(drop_empty_curves=drop)
         m.update(gt, gt, seq_id=1)
         m.update(far, bad, seq_id=2)
         assert m.compute()["success_auc"].item() == pytest.approx(expected, abs=1e-15)
@@ -143,15 +143,15 @@ def test_duplicate_seq_id_counts_once_and_empty_drop() -> None:
 
 def test_errors_and_empty() -> None:
     with pytest.raises(ValueError, match="3 predicted boxes for 4 ground-truth"):
-        OPEMetrics().update(np.zeros((3, 4)), np.zeros((4, 4)))
+        OPESummaryMetric().update(np.zeros((3, 4)), np.zeros((4, 4)))
     with pytest.raises(ValueError, match=r"unknown OPE protocol 'vot'; known: otb"):
-        OPEMetrics(protocol="vot")
+        OPESummaryMetric(protocol="vot")
     with pytest.raises(ValueError, match=r"\(N, 4\)"):
         ope_sequence_curves(np.zeros((3, 5)), np.zeros((3, 5)))
     assert get_protocol("otb").iou_thresholds[10] == 0.5
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = OPEMetrics().compute()
+        out = OPESummaryMetric().compute()
     assert out["num_sequences"].item() == 0 and torch.isnan(out["success_auc"])
 
 
@@ -175,7 +175,7 @@ _SPLITS = [([0, 1, 2], [3]), ([], [0, 1, 2, 3]), ([0, 1, 2], [3, 0])]
 
 
 def _single_process() -> dict[str, torch.Tensor]:
-    m = OPEMetrics()
+    m = OPESummaryMetric()
     for sid, pred, gt in _sequences():
         m.update(pred, gt, seq_id=sid)
     return m.compute()
@@ -189,7 +189,7 @@ def _ddp_worker(rank: int, store: str, out_dir: str) -> None:
         seqs = _sequences()
         outs = []
         for split in _SPLITS:
-            m = OPEMetrics()
+            m = OPESummaryMetric()
             for k in split[rank]:
                 sid, pred, gt = seqs[k]
                 m.update(torch.from_numpy(pred), torch.from_numpy(gt), seq_id=sid)

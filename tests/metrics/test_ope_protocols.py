@@ -16,7 +16,7 @@ from siamlightning.data.core.sequences import Sequence
 from siamlightning.metrics.geometry import box_iou
 from siamlightning.metrics.ope import (
     PROTOCOLS,
-    OPEMetrics,
+    OPESummaryMetric,
     get_protocol,
     ope_frame_details,
     ope_frame_errors,
@@ -32,7 +32,7 @@ NAN = [np.nan] * 4
 
 
 def _score(protocol: str, *seqs: dict) -> dict[str, torch.Tensor]:
-    m = OPEMetrics(protocol)
+    m = OPESummaryMetric(protocol)
     for k, s in enumerate(seqs):
         m.update(seq_id=k, **s)
     return m.compute()
@@ -193,7 +193,7 @@ def test_curves_and_targets_from_a_sequence() -> None:
     assert t["absent"].tolist() == [False, False, True, False]
     curves = ope_sequence_curves(boxes, protocol="got10k", **t)
     assert curves.success[0].item() == 1.0 and curves.num_frames == 4
-    m = OPEMetrics("lasot")
+    m = OPESummaryMetric("lasot")
     m.update(boxes, **t, seq_id=seq.uid)
     assert m.compute()["success_curve"][0].item() == 3 / 4
 
@@ -205,10 +205,10 @@ def test_merged_states_deduplicate_and_match_single_run() -> None:
         gt = np.concatenate([rng.uniform(1, 60, (n, 2)), rng.uniform(4, 30, (n, 2))], axis=1)
         seqs.append((k, gt + rng.normal(0, 5, gt.shape), gt))
     for name in PROTOCOLS:
-        single = OPEMetrics(name)
+        single = OPESummaryMetric(name)
         for sid, pred, gt in seqs:
             single.update(pred, gt, seq_id=sid, bound=(70, 70))
-        a, b = OPEMetrics(name), OPEMetrics(name)
+        a, b = OPESummaryMetric(name), OPESummaryMetric(name)
         for sid, pred, gt in (seqs[2], seqs[0]):
             b.update(pred, gt, seq_id=sid, bound=(70, 70))
         a.update(*seqs[1][1:], seq_id=1, bound=(70, 70))
@@ -237,7 +237,7 @@ def _sequences() -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
 
 
 def _run(name: str, picks: list[int]) -> dict[str, torch.Tensor]:
-    m = OPEMetrics(name)
+    m = OPESummaryMetric(name)
     seqs = _sequences()
     for k in picks:
         sid, pred, gt, absent = seqs[k]

@@ -53,8 +53,8 @@ def test_renamed_files_score_exactly_what_canonical_names_score(tmp_path):
         write_result(tmp_path / "canonical", seq.name, preds[seq.name])
         (tmp_path / "wild").mkdir(exist_ok=True)
         (tmp_path / "wild" / WILD[seq.name]).write_text(_published_text(preds[seq.name], k))
-    canon = score_ope(read_results(tmp_path / "canonical", index), index)["overall"]
-    wild = score_ope(read_results(tmp_path / "wild", index), index)["overall"]
+    canon = score_ope(read_results(tmp_path / "canonical", index), index).overall.values
+    wild = score_ope(read_results(tmp_path / "wild", index), index).overall.values
     assert wild["success_auc"] == canon["success_auc"]
     assert wild["precision_20"] == canon["precision_20"]
     assert canon["success_auc"] > 0.3
@@ -133,9 +133,9 @@ def test_vot_folder_in_the_wild_scores_like_the_plain_one(tmp_path, folder, file
         run_dir.mkdir(parents=True)
         for run in (1, 2, 3):
             (run_dir / f"{stem}_{run:03d}.txt").write_text("\n".join(codes))
-    plain = score_vot_folder(tmp_path / "plain", index, interval=(2, 15))["overall"]
-    wild = score_vot_folder(tmp_path / "wild", index, interval=(2, 15))["overall"]
-    assert wild == plain and wild["failures"] == 1.0
+    plain = score_vot_folder(tmp_path / "plain", index, interval=(2, 15)).overall
+    wild = score_vot_folder(tmp_path / "wild", index, interval=(2, 15)).overall
+    assert wild == plain and wild.values["failures"] == 1.0
 
 
 def test_missing_or_empty_results_folder_says_so(tmp_path):

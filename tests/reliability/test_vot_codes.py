@@ -78,7 +78,7 @@ def test_official_patterns_score(tmp_path, case):
     lines, failures = TOLERATED[case]
     assert len(lines) == N
     rep = score_vot_folder(_write(tmp_path / "res", lines), _index(), interval=(2, 10))
-    o = rep["overall"]
+    o = rep.overall.values
     assert o["failures"] == failures
     assert o["accuracy"] == 1.0  # every region is the GT rectangle
     assert np.isfinite(o["eao"]) and 0 < o["eao"] <= 1
@@ -93,8 +93,8 @@ def test_nan_region_while_tracking_scores_as_overlap_0_and_is_reported(tmp_path,
     zero = [far if v.lower().startswith("nan") else v for v in nan]
     kw = {"variant": variant, "interval": (2, 10)}
     with caplog.at_level("WARNING", logger="siamlightning.metrics.vot_reset"):
-        a = score_vot_folder(_write(tmp_path / "nan", nan), _index(), **kw)["overall"]
-    b = score_vot_folder(_write(tmp_path / "zero", zero), _index(), **kw)["overall"]
+        a = score_vot_folder(_write(tmp_path / "nan", nan), _index(), **kw).overall.values
+    b = score_vot_folder(_write(tmp_path / "zero", zero), _index(), **kw).overall.values
     assert a["accuracy"] == b["accuracy"] < 1.0
     assert a["eao"] == b["eao"] and a["failures"] == b["failures"] == 1
     assert "s_001.txt:16: 2 region(s) with NaN values while tracking, scored as overlap 0" in (
@@ -107,7 +107,7 @@ def test_nan_region_in_the_skip_is_an_unknown_frame(tmp_path):
     plain = _lines("1", BOX, "2", "0", "0", "0", "0", "1")
     a = score_vot_folder(_write(tmp_path / "a", skip), _index(), interval=(2, 10))
     b = score_vot_folder(_write(tmp_path / "b", plain), _index(), interval=(2, 10))
-    assert a["overall"] == b["overall"]
+    assert a.overall == b.overall
 
 
 def test_blank_tail_and_byte_order_mark_score_as_the_plain_file(tmp_path):
@@ -129,7 +129,7 @@ def test_float_codes_score_as_integer_codes(tmp_path):
     floats = [v + ".0" if v in "012" else v for v in ints]
     a = score_vot_folder(_write(tmp_path / "i", ints), _index(), interval=(2, 10))
     b = score_vot_folder(_write(tmp_path / "f", floats), _index(), interval=(2, 10))
-    assert a["overall"] == b["overall"] and a["overall"]["failures"] == 2
+    assert a.overall == b.overall and a.value("failures") == 2
 
 
 @pytest.mark.parametrize("variant", ["legacy", "pysot", "votpy"])
@@ -170,7 +170,7 @@ def test_anchor_run_with_unknown_outputs_scores(tmp_path):
     run.mkdir(parents=True)
     (run / "s_00000000.txt").write_text("\n".join(["1", "0", "0.0"] + [BOX] * (N - 3)) + "\n")
     rep = score_vot_multistart_folder(tmp_path / "res", _anchor_index(), interval=(2, 10))
-    assert 0 < rep["overall"]["accuracy"] < 1
+    assert 0 < rep.value("accuracy") < 1
 
 
 def _vot_tree(root):

@@ -4,11 +4,13 @@ tables to W&B (`WandbLogger`)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.loggers import Logger, WandbLogger
+
+from siamlightning.evaluation.result import BenchmarkResult, Results
 
 __all__ = ["flat_scalars", "log_reports"]
 
@@ -17,23 +19,22 @@ def _scalar(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def flat_scalars(
-    reports: Mapping[str, Mapping[str, Mapping[str, Any]]], prefix: str = "eval"
-) -> dict[str, float]:
-    """``{benchmark: {tracker: report}}`` -> ``{"<prefix>/<bench>/<tracker>/<key>": value}``
-    for the overall scalars and ``.../attr/<CODE>/<key>`` for per-attribute ones."""
+def flat_scalars(results: Results, prefix: str = "eval") -> dict[str, float]:
+    """``{benchmark: {tracker: result}}`` -> ``{"<prefix>/<bench>/<tracker>/<key>": value}``
+    for the finite overall numbers and ``.../attr/<CODE>/<key>`` for per-attribute ones."""
     out: dict[str, float] = {}
-    for bench, by_tracker in reports.items():
-        for tracker, rep in by_tracker.items():
+    for bench, by_tracker in results.items():
+        for tracker, res in by_tracker.items():
             base = f"{prefix}/{bench}/{tracker}"
-            out |= {f"{base}/{k}": v for k, v in rep.get("overall", {}).items() if _scalar(v)}
-            for code, values in rep.get("attributes", {}).items():
-                out |= {f"{base}/attr/{code}/{k}": v for k, v in values.items() if _scalar(v)}
+            out |= {f"{base}/{k}": v for k, v in res.scalars().items() if _scalar(v)}
+            for code, scores in res.attributes.items():
+                values = scores.scalars().items()
+                out |= {f"{base}/attr/{code}/{k}": v for k, v in values if _scalar(v)}
     return out
 
 
-def _sequence_rows(rep: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    seqs = rep.get("sequences", {})
+def _sequence_rows(res: BenchmarkResult) -> tuple[list[str], list[list[Any]]]:
+    seqs = res.sequences
     keys = sorted({k for v in seqs.values() for k, x in v.items() if _scalar(x) or x is None})
     rows = [[name] + [seqs[name].get(k) for k in keys] for name in sorted(seqs)]
     return ["sequence", *keys], rows
@@ -41,14 +42,14 @@ def _sequence_rows(rep: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
 
 def log_reports(
     loggers: Iterable[Logger],
-    reports: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    results: Results,
     plots: Sequence[str | Path] = (),
     *,
     prefix: str = "eval",
 ) -> None:
     """Log scalars to every logger; on W&B also the plot PNGs and one per-sequence table per
     benchmark and tracker (``<prefix>/<bench>/<tracker>/sequences``)."""
-    scalars = flat_scalars(reports, prefix)
+    scalars = flat_scalars(results, prefix)
     for lg in loggers:
         if scalars:
             lg.log_metrics(scalars)
@@ -56,8 +57,8 @@ def log_reports(
             continue
         if plots:
             lg.log_image(f"{prefix}/plots", [str(p) for p in plots])
-        for bench, by_tracker in reports.items():
-            for tracker, rep in by_tracker.items():
-                columns, rows = _sequence_rows(rep)
+        for bench, by_tracker in results.items():
+            for tracker, res in by_tracker.items():
+                columns, rows = _sequence_rows(res)
                 if rows:
                     lg.log_table(f"{prefix}/{bench}/{tracker}/sequences", columns, rows)

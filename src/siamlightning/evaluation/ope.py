@@ -3,7 +3,8 @@ GOT-10k asks), write result files, score them (overall and per sequence attribut
 
 Under DDP each rank runs `run_ope` on its own shard (``index.shard(rank, world_size)``, balanced
 by frame count, no padding); then either every rank calls ``score_ope(..., gather=True)``, or the
-caller gathers the trajectories (`gather_results`) and scores them on one rank.
+caller gathers the trajectories (`siamlightning.evaluation.distributed.gather_results`) and
+scores them on one rank.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from tqdm.auto import tqdm
 
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
+from siamlightning.evaluation.distributed import gather_results
+from siamlightning.evaluation.result import BenchmarkResult, Scores
 from siamlightning.evaluation.result_files import SequenceResult, write_result
-from siamlightning.metrics.ope import OPEMetrics, OPEProtocol, get_protocol, ope_targets
+from siamlightning.metrics.ope import OPEProtocol, OPESummaryMetric, get_protocol, ope_targets
 from siamlightning.tracking.base import Tracker
 
 __all__ = [
     "SequenceResult",
-    "gather_results",
     "run_id",
     "run_ope",
     "score_ope",
@@ -139,20 +141,6 @@ def run_ope(
     return results
 
 
-def gather_results(results: Mapping[str, SequenceResult]) -> dict[str, SequenceResult]:
-    """Merge every rank's results (all_gather_object; first copy of a name wins) on all ranks."""
-    dist = torch.distributed
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return dict(results)
-    parts: list[Any] = [None] * dist.get_world_size()
-    dist.all_gather_object(parts, dict(results))
-    merged: dict[str, SequenceResult] = {}
-    for part in parts:
-        for key, value in part.items():
-            merged.setdefault(key, value)
-    return merged
-
-
 def _fps(results: list[SequenceResult]) -> float:
     timed = [r.times[1:] for r in results if np.isfinite(r.times[1:]).all()]
     frames = sum(len(t) for t in timed)
@@ -186,10 +174,29 @@ def run_id(uid: int, run: int) -> int:
     return uid if run == 0 else (uid ^ ((run * 0x9E3779B97F4A7C15) & _MASK63)) & _MASK63
 
 
-def _summary(metric: OPEMetrics) -> dict[str, Any]:
+def _summary(metric: OPESummaryMetric) -> dict[str, Any]:
     with warnings.catch_warnings():  # no sequence to score: NaN scores, not a warning
         warnings.filterwarnings("ignore", message=".*compute.*before the ``update``")
         return {k: _item(v) for k, v in metric.compute().items()}
+
+
+def _metric(proto: OPEProtocol, drop_empty_curves: bool) -> OPESummaryMetric:
+    return OPESummaryMetric(proto, drop_empty_curves=drop_empty_curves, sync_on_compute=False)
+
+
+def _attribute_scores(
+    by_attr: Mapping[str, list[OPESummaryMetric]], proto: OPEProtocol, drop_empty_curves: bool
+) -> dict[str, Scores]:
+    """Per attribute code (sorted): the scores over the sequences that have it."""
+    out: dict[str, Scores] = {}
+    for code in sorted(by_attr):
+        sub = _metric(proto, drop_empty_curves)
+        for one in by_attr[code]:
+            sub.merge_state(one)
+        values = _summary(sub)
+        values["num_sequences"] = len(by_attr[code])
+        out[code] = Scores.from_summary(values)
+    return out
 
 
 def score_ope(
@@ -199,20 +206,20 @@ def score_ope(
     *,
     drop_empty_curves: bool = False,
     gather: bool = False,
-) -> dict[str, Any]:
-    """Score trajectories against ``index``'s GT -> {"protocol", "fps", "overall", "sequences"}
-    (+ "attributes" when sequences carry ``meta["attributes"]``).
+) -> BenchmarkResult:
+    """Score trajectories against ``index``'s GT -> a `BenchmarkResult` of kind ``ope``.
 
-    ``overall`` holds success_auc, precision_20, fps (frames 1..N-1 over their summed tracker
-    time), success_curve (21,), precision_curve (51,), num_sequences, num_runs, num_frames and
-    repaired_frames; ``sequences`` maps each name to its success_auc, precision_20, fps,
-    num_frames and repaired_frames; ``fps`` repeats ``overall["fps"]``. Repeated runs
-    (`SequenceResult.repeats`) enter as further rows: frame-pooled protocols (GOT-10k) pool their
-    frames, per-sequence-mean protocols average the runs. ``attributes`` maps each attribute code
-    to the same overall keys computed over the sequences that have it. Only sequences present in
-    ``results`` are scored. With ``gather=True`` and an initialised process group, every rank's
-    results are merged first (a collective: call it on all ranks); by default nothing is
-    communicated, so it may run on rank 0 alone after the caller gathered the results.
+    ``overall`` holds the protocol's values (success_auc, precision_20, ... or ao, sr50, sr75),
+    its curves (success (21,), precision (51,)...) and the counts num_sequences, num_runs,
+    num_frames and repaired_frames; ``fps`` is frames 1..N-1 over their summed tracker time;
+    ``sequences`` maps each name to its values, num_frames, repaired_frames, fps (and num_runs
+    when repeated). Repeated runs (`SequenceResult.repeats`) enter as further rows: frame-pooled
+    protocols (GOT-10k) pool their frames, per-sequence-mean protocols average the runs.
+    ``attributes`` maps each attribute code (sequences' ``meta["attributes"]``) to the scores
+    over the sequences that have it. Only sequences present in ``results`` are scored. With
+    ``gather=True`` and an initialised process group, every rank's results are merged first (a
+    collective: call it on all ranks); by default nothing is communicated, so it may run on
+    rank 0 alone after the caller gathered the results.
     """
     proto = get_protocol(protocol)
     if gather:
@@ -220,17 +227,17 @@ def score_ope(
     unknown = sorted(set(results) - set(index.names))
     if unknown:
         raise ValueError(f"results for sequences not in dataset {index.name!r}: {unknown[:5]}")
-    metric = OPEMetrics(proto, drop_empty_curves=drop_empty_curves, sync_on_compute=False)
+    metric = _metric(proto, drop_empty_curves)
     per_seq: dict[str, dict[str, float | int]] = {}
     scored: list[SequenceResult] = []
-    by_attr: dict[str, list[OPEMetrics]] = {}
+    by_attr: dict[str, list[OPESummaryMetric]] = {}
     runs = 0
     for seq in index:
         if seq.name not in results:
             continue
         res = results[seq.name]
         targets = ope_targets(seq)  # absent flags, image bounds, visibility for every protocol
-        one = OPEMetrics(proto, drop_empty_curves=False, sync_on_compute=False)
+        one = _metric(proto, drop_empty_curves=False)
         for r, boxes in enumerate(res.runs):
             try:
                 one.update(boxes, **targets, seq_id=run_id(seq.uid, r))
@@ -250,20 +257,11 @@ def score_ope(
     overall = _summary(metric)
     overall["num_sequences"] = len(scored)
     overall["num_runs"] = runs
-    overall["fps"] = _fps(scored)
-    report: dict[str, Any] = {
-        "protocol": proto.name,
-        "fps": overall["fps"],
-        "overall": overall,
-        "sequences": per_seq,
-    }
-    if by_attr:
-        report["attributes"] = {}
-        for code in sorted(by_attr):
-            sub = OPEMetrics(proto, drop_empty_curves=drop_empty_curves, sync_on_compute=False)
-            for one in by_attr[code]:
-                sub.merge_state(one)
-            values = _summary(sub)
-            values["num_sequences"] = len(by_attr[code])
-            report["attributes"][code] = values
-    return report
+    return BenchmarkResult(
+        kind="ope",
+        protocol=proto.name,
+        overall=Scores.from_summary(overall),
+        sequences=per_seq,
+        attributes=_attribute_scores(by_attr, proto, drop_empty_curves),
+        fps=_fps(scored),
+    )

@@ -1,4 +1,5 @@
-"""Benchmark plots: OTB-style success / precision plots (legend ranked by score), EAO curves."""
+"""Benchmark plots: OTB-style success / precision plots (legend ranked by score), EAO curves and
+AR plots, from typed results (`siamlightning.evaluation.result`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+
+from siamlightning.evaluation.result import Results, Scores
 
 _STYLE = [("-", "o"), ("--", "s"), ("-.", "^"), (":", "D")]
 
@@ -103,17 +106,16 @@ def attribute_name(code: str) -> str:
     return OTB_ATTRIBUTE_NAMES.get(code) or LASOT_ATTRIBUTES.get(code) or code
 
 
-def _curves(values: Mapping[str, Any], curve: str, score: str) -> tuple[np.ndarray, float] | None:
-    if curve in values and values.get(score) is not None and np.isfinite(values[score]):
-        return np.asarray(values[curve]), float(values[score])
+def _curves(scores: Scores, curve: str, score: str) -> tuple[np.ndarray, float] | None:
+    value = scores.values.get(score)
+    if curve in scores.curves and value is not None and np.isfinite(value):
+        return np.asarray(scores.curves[curve]), float(value)
     return None
 
 
-def _pair(
-    named: Mapping[str, Mapping[str, Any]], out_dir: Path, stem: str, title: str
-) -> list[Path]:
-    succ = {n: c for n, v in named.items() if (c := _curves(v, "success_curve", "success_auc"))}
-    prec = {n: c for n, v in named.items() if (c := _curves(v, "precision_curve", "precision_20"))}
+def _pair(named: Mapping[str, Scores], out_dir: Path, stem: str, title: str) -> list[Path]:
+    succ = {n: c for n, v in named.items() if (c := _curves(v, "success", "success_auc"))}
+    prec = {n: c for n, v in named.items() if (c := _curves(v, "precision", "precision_20"))}
     out = []
     if succ:
         out.append(success_plot(succ, out_dir / f"{stem}_success.png", title=title))
@@ -122,23 +124,39 @@ def _pair(
     return out
 
 
-def ope_plots(
-    reports: Mapping[str, Mapping[str, Mapping[str, Any]]], out_dir: str | Path
-) -> list[Path]:
-    """Success and precision PNGs per benchmark from ``{benchmark: {tracker: report}}``, and per
-    attribute (``<bench>_<CODE>_success.png``...) when the reports have ``attributes``."""
+def ope_plots(results: Results, out_dir: str | Path) -> list[Path]:
+    """Success and precision PNGs per benchmark from ``{benchmark: {tracker: result}}``, and per
+    attribute (``<bench>_<CODE>_success.png``...) when the results have ``attributes``."""
     out: list[Path] = []
     folder = Path(out_dir)
-    for bench, by_tracker in reports.items():
-        out += _pair({n: r["overall"] for n, r in by_tracker.items()}, folder, bench, bench)
-        codes = sorted({c for r in by_tracker.values() for c in r.get("attributes", {})})
+    for bench, by_tracker in results.items():
+        out += _pair({n: r.overall for n, r in by_tracker.items()}, folder, bench, bench)
+        codes = sorted({c for r in by_tracker.values() for c in r.attributes})
         for code in codes:
-            named = {
-                n: r["attributes"][code]
-                for n, r in by_tracker.items()
-                if code in r.get("attributes", {})
-            }
-            count = max(int(v.get("num_sequences", 0)) for v in named.values())
+            named = {n: r.attributes[code] for n, r in by_tracker.items() if code in r.attributes}
+            count = max(int(v.counts.get("num_sequences", 0)) for v in named.values())
             title = f"{bench} - {attribute_name(code)} ({count})"
             out += _pair(named, folder / "attributes", f"{bench}_{code}", title)
     return out
+
+
+def vot_plots(results: Results, out_dir: str | Path) -> list[Path]:
+    """EAO curves (interval shaded) and the AR plot of each VOT benchmark's trackers:
+    ``<bench>_eao.png``, ``<bench>_ar.png``."""
+    out: list[Path] = []
+    folder = Path(out_dir)
+    for bench, by_tracker in results.items():
+        vot = {t: r for t, r in by_tracker.items() if r.kind in ("vot", "vot_multistart")}
+        if not vot:
+            continue
+        curves = {t: (r.overall.curves["eao"], r.overall.values["eao"]) for t, r in vot.items()}
+        interval = next(iter(vot.values())).eao_interval
+        out.append(eao_plot(curves, folder / f"{bench}_eao.png", interval=interval))
+        ar = {t: (r.overall.values["accuracy"], r.robustness_fraction()) for t, r in vot.items()}
+        out.append(ar_plot(ar, folder / f"{bench}_ar.png", title=bench))
+    return out
+
+
+def benchmark_plots(results: Results, out_dir: str | Path) -> list[Path]:
+    """Every plot of ``{benchmark: {tracker: result}}``: `ope_plots`, then `vot_plots`."""
+    return ope_plots(results, out_dir) + vot_plots(results, out_dir)

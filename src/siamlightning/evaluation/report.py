@@ -1,23 +1,36 @@
-"""Reports: ``metrics.json`` (plain JSON, NaN as null) and a fixed-width console table."""
+"""Reports: ``metrics.json`` (plain JSON, NaN as null) and the fixed-width console tables of
+both CLIs (`results_table`)."""
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["folder_labels", "format_table", "to_jsonable", "write_metrics_json"]
+from siamlightning.evaluation.result import BenchmarkResult, Results
+
+__all__ = [
+    "folder_labels",
+    "format_table",
+    "results_table",
+    "table_value",
+    "to_jsonable",
+    "write_metrics_json",
+]
 
 DEFAULT_COLUMNS = ("success_auc", "precision_20", "fps")
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Tensors, arrays, NumPy scalars and paths -> plain JSON values; NaN and ±inf -> None."""
+    """Tensors, arrays, NumPy scalars, paths and results (``to_json()``) -> plain JSON values;
+    NaN and ±inf -> None."""
+    if hasattr(obj, "to_json"):
+        obj = obj.to_json()
     if isinstance(obj, torch.Tensor):
         obj = obj.detach().cpu().numpy()
     if isinstance(obj, np.ndarray):
@@ -39,8 +52,9 @@ def to_jsonable(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON: {obj!r}")
 
 
-def write_metrics_json(path: str | Path, report: Mapping[str, Any]) -> None:
-    """Write ``report`` as indented JSON (tensors/arrays as numbers or lists, NaN as null)."""
+def write_metrics_json(path: str | Path, report: Results | Mapping[str, Any]) -> None:
+    """Write ``{benchmark: {tracker: BenchmarkResult}}`` (or plain data) as indented JSON
+    (tensors/arrays as numbers or lists, NaN as null)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(to_jsonable(report), indent=2, allow_nan=False)
@@ -98,3 +112,43 @@ def folder_labels(folders: Sequence[str | Path]) -> list[str]:
         if seen[label] > 1:
             labels[i] = f"{label} ({seen[label]})"
     return labels
+
+
+def table_value(result: BenchmarkResult, column: str, *, hide_fps: bool = False) -> Any:
+    """A table cell's number of a `BenchmarkResult`: ``sequences`` is num_sequences, ``fps`` NaN
+    when ``hide_fps``, any other column the overall number of that name (None when absent)."""
+    if column == "sequences":
+        return result.value("num_sequences")
+    if column == "fps" and hide_fps:
+        return float("nan")
+    return result.value(column)
+
+
+def results_table(
+    results: Results,
+    columns: Sequence[str],
+    *,
+    only_filled: bool = False,
+    no_speed: Collection[str] = (),
+    failed: Mapping[str, str] | None = None,
+    failed_benchmark: str = "",
+) -> str:
+    """The console table of ``{benchmark: {tracker: result}}``, one ``<bench>/<tracker>`` row each.
+
+    ``only_filled`` keeps the columns some row has a number for; trackers in ``no_speed`` (a
+    static box) show no fps; ``failed`` (``{tracker: reason}``) adds a row per tracker that could
+    not be scored on ``failed_benchmark`` and a ``status`` column."""
+    rows: dict[str, dict[str, Any]] = {
+        f"{b}/{t}": {c: table_value(r, c, hide_fps=t in no_speed) for c in columns}
+        for b, by_tracker in results.items()
+        for t, r in by_tracker.items()
+    }
+    used = list(columns)
+    if only_filled:
+        used = [c for c in columns if any(row.get(c) is not None for row in rows.values())]
+    if failed:
+        rows = {k: {**v, "status": "ok"} for k, v in rows.items()}
+        bench = failed_benchmark
+        rows |= {f"{bench}/{t}": {"status": f"FAILED: {why}"} for t, why in failed.items()}
+        used.append("status")
+    return format_table(rows, columns=used)

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources.vot import vot_init_box
 from siamlightning.errors import DataError
+from siamlightning.evaluation.result import BenchmarkResult, Scores
 from siamlightning.evaluation.result_folder import ResultFolder
 from siamlightning.evaluation.vot_reset_scoring import runs_dir, sequence_runs_dir
 from siamlightning.metrics.raster import raster_overlaps
@@ -283,8 +284,9 @@ def score_vot_multistart_folder(
     interval: tuple[int, int] | None = None,
     threshold: float = 0.1,
     grace: int = 10,
-) -> dict[str, Any]:
-    """EAO, accuracy and robustness of the anchor runs under ``folder`` (or its ``baseline/``)."""
+) -> BenchmarkResult:
+    """EAO, accuracy and robustness of the anchor runs under ``folder`` (or its ``baseline/``)
+    -> a `BenchmarkResult` of kind ``vot_multistart``."""
     listing = ResultFolder(runs_dir(folder))
     key = int(str(year).lower().removeprefix("vot"))
     if interval is None and key not in ANCHOR_EAO_INTERVALS:
@@ -311,12 +313,19 @@ def score_vot_multistart_folder(
     acc, rob = anchor_ar(sequences, threshold=threshold, grace=grace)
     curve = anchor_eao_curve(sequences, high=high, threshold=threshold, grace=grace)
     part = curve[low : high + 1]  # the toolkit's mean(curve[low:high + 1]) on `high` entries
-    overall = {
-        "eao": float(part.mean()) if part.size else float("nan"),
-        "accuracy": float(acc),
-        "robustness": float(rob),
-        "eao_curve": curve.tolist(),
-        "eao_interval": [int(low), int(high)],
-        "num_sequences": len(index),
-    }
-    return {"protocol": f"vot{key}-anchor", "overall": overall, "sequences": per_seq}
+    overall = Scores(
+        values={
+            "eao": float(part.mean()) if part.size else float("nan"),
+            "accuracy": float(acc),
+            "robustness": float(rob),
+        },
+        curves={"eao": curve.tolist()},
+        counts={"num_sequences": len(index)},
+    )
+    return BenchmarkResult(
+        kind="vot_multistart",
+        protocol=f"vot{key}-anchor",
+        overall=overall,
+        sequences=per_seq,
+        eao_interval=(int(low), int(high)),
+    )

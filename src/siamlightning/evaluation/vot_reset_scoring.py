@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
+from siamlightning.evaluation.result import BenchmarkResult, Scores
 from siamlightning.evaluation.result_folder import ResultFolder, check_results_folder
 from siamlightning.metrics.vot_eao import eao_curve, eao_interval, eao_score
 from siamlightning.metrics.vot_reset import ar_summary, pysot_groundtruth, read_runs
@@ -44,8 +44,9 @@ def score_vot_folder(
     year: int | str = 2018,
     variant: str = "legacy",
     interval: tuple[int, int] | None = None,
-) -> dict[str, Any]:
-    """EAO, accuracy and robustness of the trajectories under ``folder`` (or its ``baseline/``)."""
+) -> BenchmarkResult:
+    """EAO, accuracy and robustness of the trajectories under ``folder`` (or its ``baseline/``)
+    -> a `BenchmarkResult` of kind ``vot`` (its ``eao_interval``: ``interval`` or the year's)."""
     listing = ResultFolder(runs_dir(folder))
     eao_o, eao_c, ar_o, ar_c = [], [], [], []
     per_seq: dict[str, dict[str, float]] = {}
@@ -69,12 +70,21 @@ def score_vot_folder(
         }
     curve = eao_curve(eao_o, eao_c, variant=variant)
     ar = ar_summary(ar_o, ar_c, variant=variant)
-    overall = {
-        "eao": float(eao_score(curve, interval or eao_interval(year), variant=variant)),
-        "accuracy": float(ar["accuracy"]),
-        "robustness": float(ar["robustness"]),
-        "failures": float(ar["average_failures"]),
-        "eao_curve": np.asarray(curve).tolist(),
-        "num_sequences": len(index),
-    }
-    return {"protocol": f"vot{year}-{variant}", "overall": overall, "sequences": per_seq}
+    interval = interval or eao_interval(year)
+    overall = Scores(
+        values={
+            "eao": float(eao_score(curve, interval, variant=variant)),
+            "accuracy": float(ar["accuracy"]),
+            "robustness": float(ar["robustness"]),
+            "failures": float(ar["average_failures"]),
+        },
+        curves={"eao": np.asarray(curve).tolist()},
+        counts={"num_sequences": len(index)},
+    )
+    return BenchmarkResult(
+        kind="vot",
+        protocol=f"vot{year}-{variant}",
+        overall=overall,
+        sequences=per_seq,
+        eao_interval=(int(interval[0]), int(interval[1])),
+    )

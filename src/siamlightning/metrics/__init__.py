@@ -9,9 +9,9 @@ from siamlightning.metrics.geometry import (
 )
 from siamlightning.metrics.ope import (
     PROTOCOLS,
-    OPEMetric,
-    OPEMetrics,
     OPEProtocol,
+    OPESequenceMetric,
+    OPESummaryMetric,
     Precision,
     PrecisionCurve,
     SequenceCurves,
@@ -50,9 +50,9 @@ __all__ = [
     "UNKNOWN",
     "VOTEAO",
     "Mask",
-    "OPEMetric",
-    "OPEMetrics",
     "OPEProtocol",
+    "OPESequenceMetric",
+    "OPESummaryMetric",
     "Precision",
     "PrecisionCurve",
     "Region",

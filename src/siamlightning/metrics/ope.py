@@ -33,9 +33,9 @@ __all__ = [
     "PROTOCOLS",
     "FrameErrors",
     "FrameRule",
-    "OPEMetric",
-    "OPEMetrics",
     "OPEProtocol",
+    "OPESequenceMetric",
+    "OPESummaryMetric",
     "Precision",
     "PrecisionCurve",
     "SequenceCurves",
@@ -193,8 +193,9 @@ def ope_targets(sequence: Any) -> dict[str, Any]:
     }
 
 
-class OPEMetric(SequenceRowsMetric):
-    """Per-sequence OPE counts; `compute` returns the dataset summary dict (see `OPEMetrics`).
+class OPESequenceMetric(SequenceRowsMetric):
+    """Base of the OPE metrics: one row of counts per sequence; `compute` returns every summary
+    number (`OPESummaryMetric`), its subclasses one number or curve each (`SuccessAUC`...).
 
     Args:
         protocol: an `OPEProtocol` or its name (``"otb"``, ``"lasot"``, ``"got10k"``, ...).
@@ -344,11 +345,12 @@ class OPEMetric(SequenceRowsMetric):
         return out
 
 
-class OPEMetrics(OPEMetric):
-    """All OPE numbers at once: `compute` returns the dict whose keys name metrics.json fields."""
+class OPESummaryMetric(OPESequenceMetric):
+    """Every OPE number at once: `compute` returns the dict whose keys name metrics.json fields
+    (the scorer's metric; `SuccessAUC`, `Precision`... each return one of its entries)."""
 
 
-class SuccessCurve(OPEMetric):
+class SuccessCurve(OPESequenceMetric):
     """Mean over sequences of the fraction of frames with IoU > t, t = 0, 0.05, ..., 1: (21,)."""
 
     def compute(self) -> Tensor:
@@ -356,7 +358,7 @@ class SuccessCurve(OPEMetric):
         return super().compute()["success_curve"]
 
 
-class SuccessAUC(OPEMetric):
+class SuccessAUC(OPESequenceMetric):
     """Area under the success curve: the mean of its 21 points (a perfect tracker gets 20/21)."""
 
     def compute(self) -> Tensor:
@@ -364,7 +366,7 @@ class SuccessAUC(OPEMetric):
         return super().compute()["success_auc"]
 
 
-class PrecisionCurve(OPEMetric):
+class PrecisionCurve(OPESequenceMetric):
     """Mean over sequences of the fraction of frames with centre error <= t px, t = 0..50: (51,)."""
 
     def compute(self) -> Tensor:
@@ -372,7 +374,7 @@ class PrecisionCurve(OPEMetric):
         return super().compute()["precision_curve"]
 
 
-class Precision(OPEMetric):
+class Precision(OPESequenceMetric):
     """Precision at 20 pixels."""
 
     def compute(self) -> Tensor:

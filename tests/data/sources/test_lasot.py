@@ -11,7 +11,7 @@ import pytest
 from siamlightning.data import open_dataset
 from siamlightning.data.sources.lasot import LASOT_TEST, load, raw_boxes
 from siamlightning.errors import DataError
-from siamlightning.metrics.ope import OPEMetrics, ope_targets
+from siamlightning.metrics.ope import OPESummaryMetric, ope_targets
 
 _JPEG = cv2.imencode(".jpg", np.full((12, 16, 3), 200, np.uint8))[1].tobytes()
 ROWS = ["10,10,20,20", "0,0,0,0", "0,0,0,0", "12,10,20,20", "11,10,20,20"]
@@ -60,7 +60,7 @@ def test_non_zero_absent_rows_are_kept(tmp_path: Path) -> None:
 def test_lasot_protocol_from_the_sequence(root: Path) -> None:
     s = load(root)["airplane-1"]
     pred = np.tile([10.0, 10, 20, 20], (5, 1))
-    m = OPEMetrics("lasot")
+    m = OPESummaryMetric("lasot")
     m.update(pred, **ope_targets(s), seq_id=s.uid)
     out = m.compute()  # frames 0, 3, 4 scored (IoU 1, 0.818, 0.905) out of 5
     assert out["success_curve"][0].item() == 3 / 5 and out["success_curve"][17].item() == 2 / 5

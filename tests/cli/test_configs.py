@@ -2,13 +2,22 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 
 from siamlightning.configs import config_dir
+from siamlightning.lit.siamfc import SiamFCModule
+from siamlightning.lit.siamrpn import SiamRPNModule
+from siamlightning.models.anchors import score_map_size
+from siamlightning.models.backbones.siamfc_alexnet import SiamFCAlexNet
+from siamlightning.models.pysot_weights import build_pysot_net
+from siamlightning.models.siamfc import SiamFCNet
+from siamlightning.models.siamfc_targets import siamfc_labels
 
 CONF = config_dir()
 
@@ -23,13 +32,74 @@ def test_config_dir_is_the_checkout_conf():
     assert (CONF / "train.yaml").is_file()
 
 
-@pytest.mark.parametrize("experiment", sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
-def test_every_experiment_composes_and_builds(experiment):
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+TRACKERS = sorted(p.stem for p in (CONF / "tracker").glob("*.yaml"))
+
+
+def _track_once(tracker) -> np.ndarray:
+    """init + one track on a textured 320x240 frame (the tracker checks its score-map size)."""
+    image = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    tracker.init(image, [140.0, 100.0, 40.0, 30.0])
+    box = tracker.track(image).box
+    assert box.shape == (4,) and np.isfinite(box).all()
+    return box
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_builds_agreeing_data_model_and_tracker(experiment):
     cfg = _compose("train", [f"experiment={experiment}", "logger=csv"])
-    module = instantiate(cfg.model)
-    assert module.net is not None
+    geometry = cfg.geometry
     dm = instantiate(cfg.data)
-    assert dm.batch_size > 0
+    assert dm.batch_size == cfg.data.batch_size > 0
+    # the data crops are the family's training geometry
+    assert dm.pair_kwargs == {
+        "exemplar_size": geometry.exemplar_size,
+        "search_size": geometry.train_search_size,
+        "context_amount": geometry.context_amount,
+    }
+    z_size, x_size = geometry.exemplar_size, geometry.train_search_size
+    module = instantiate(cfg.model).eval()
+    tracker = instantiate(cfg.tracker, net=module.net, precision="fp32")
+    # the tracker crops what the data crops, at the family's tracking search size
+    assert (tracker.exemplar_size, tracker.context_amount) == (z_size, geometry.context_amount)
+    assert tracker.search_size == geometry.track_search_size
+    # a training batch of the data's crop sizes gives the score map the module's targets expect
+    z = torch.full((1, 3, z_size, z_size), 128, dtype=torch.uint8)
+    x = torch.full((1, 3, x_size, x_size), 128, dtype=torch.uint8)
+    stride = module.net.stride
+    with torch.no_grad():
+        out = module(z, x)
+    if isinstance(module, SiamFCModule):
+        r = (x_size - z_size) // stride + 1
+        assert out.shape == (1, 1, r, r)
+        box = torch.tensor([[x_size / 2 - 10, x_size / 2 - 10, 20.0, 20.0]])
+        labels = siamfc_labels(box, r, x_size, stride, module.r_pos)
+        assert labels.shape == out.shape and labels[0, 0, r // 2, r // 2] == 1
+    else:
+        assert isinstance(module, SiamRPNModule)
+        cls, loc = out
+        s = score_map_size(
+            search_size=x_size, exemplar_size=z_size, stride=stride, base_size=tracker.base_size
+        )
+        a = module.net.anchor_num
+        assert cls.shape == (1, 2 * a, s, s) and loc.shape == (1, 4 * a, s, s)
+        assert module.anchors(x_size, s, cls.device).shape == (4, a, s, s)
+    _track_once(tracker)
+
+
+@pytest.mark.parametrize("name", TRACKERS)
+def test_every_tracker_preset_tracks_with_its_network(name):
+    cfg = _compose("eval", [f"tracker={name}"])
+    assert cfg.tracker.exemplar_size == cfg.geometry.exemplar_size
+    assert cfg.tracker.search_size == cfg.geometry.track_search_size
+    if name.startswith("siamfc"):
+        net = SiamFCNet(backbone=SiamFCAlexNet(width=0.25))
+    else:
+        net = build_pysot_net(name)
+    tracker = instantiate(cfg.tracker, net=net, precision="fp32")
+    assert (tracker.exemplar_size, tracker.search_size) == (127, cfg.geometry.track_search_size)
+    if name not in EXPERIMENTS:  # an experiment's tracker already tracked with its net above
+        _track_once(tracker)
 
 
 @pytest.mark.parametrize("trainer", sorted(p.stem for p in (CONF / "trainer").glob("*.yaml")))
@@ -55,9 +125,6 @@ def test_unknown_data_source_key_names_the_key():
 
 
 def test_tracker_presets_build(tmp_path: Path):
-    from siamlightning.models.backbones.siamfc_alexnet import SiamFCAlexNet
-    from siamlightning.models.siamfc import SiamFCNet
-
     for t in sorted(p.stem for p in (CONF / "tracker").glob("siamfc*.yaml")):
         cfg = _compose("train", [f"tracker={t}"])
         tracker = instantiate(cfg.tracker, net=SiamFCNet(backbone=SiamFCAlexNet(width=0.25)))

@@ -16,10 +16,14 @@ from hydra.utils import instantiate
 from siamlightning.configs import compose as compose_config
 from siamlightning.configs import config_dir
 from siamlightning.lit.rpn_schedule import pysot_lr_space
-from siamlightning.lit.siamrpn import SiamRPNModule, load_backbone_weights
+from siamlightning.lit.siamrpn import SiamRPNModule
 from siamlightning.models.backbones.pysot_alexnet import PysotAlexNet
 from siamlightning.models.heads.rpn import DepthwiseRPN
-from siamlightning.models.pysot_weights import build_pysot_net, load_pysot_state_dict
+from siamlightning.models.pysot_weights import (
+    build_pysot_net,
+    load_backbone_weights,
+    load_pysot_state_dict,
+)
 from siamlightning.models.siamrpn import SiamRPNNet
 
 CONF = config_dir()

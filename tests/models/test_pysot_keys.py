@@ -14,10 +14,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
+from siamlightning.configs import compose
 from siamlightning.models.backbones import PysotAlexNet
 from siamlightning.models.heads.rpn import DepthwiseRPN
-from siamlightning.models.pysot_weights import build_pysot_net, load_pysot_state_dict
+from siamlightning.models.pysot_weights import (
+    MODEL_YAML,
+    PYSOT_CONFIGS,
+    build_pysot_net,
+    load_pysot_state_dict,
+    pysot_net_config,
+)
 from siamlightning.models.siamrpn import SiamRPNNet
 
 CONFIGS = [
@@ -132,3 +140,15 @@ def test_siammask_file_needs_its_mask_and_refine_keys(nets):
         load_pysot_state_dict(net, box_only, "siammask_r50_l3")
     with pytest.raises(ValueError, match=r"unexpected keys.*mask_head: 20, refine_head: 32"):
         load_pysot_state_dict(nets["siamrpn_r50_l234_dwxcorr"], state, "siamrpn_r50_l234_dwxcorr")
+
+
+def test_pysot_nets_are_the_training_model_configs_nets():
+    # one definition: every pysot net but siammask's (no training config yet) is its model yaml's
+    assert sorted(PYSOT_CONFIGS) == sorted([*MODEL_YAML, "siammask_r50_l3"])
+    for name, model in MODEL_YAML.items():
+        net = OmegaConf.to_container(compose("train", [f"model={model}", "~experiment"]).model.net)
+        ours = pysot_net_config(name)
+        if "alex" in name:  # pysot's zoo files hold the un-split AlexNet
+            assert ours["backbone"].pop("_target_").endswith(".PysotAlexNetLegacy")
+            assert net["backbone"].pop("_target_").endswith(".PysotAlexNet")
+        assert ours == net, name

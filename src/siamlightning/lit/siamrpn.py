@@ -45,7 +45,7 @@ from siamlightning.lit.rpn_schedule import (
     pysot_scheduler,
 )
 from siamlightning.models.anchors import training_anchors
-from siamlightning.models.backbones.pysot_alexnet import legacy_to_layers_key
+from siamlightning.models.pysot_weights import load_backbone_weights
 from siamlightning.models.rpn_losses import RPNLoss, rpn_loss
 from siamlightning.models.rpn_targets import rpn_targets
 from siamlightning.models.siamrpn import SiamRPNNet
@@ -290,24 +290,3 @@ class SiamRPNModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store what `load_tracker` needs to rebuild the network and its tracker."""
         save_export(self.export_config, checkpoint)
-
-
-def load_backbone_weights(backbone: nn.Module, path: str) -> list[str]:
-    """pysot ``load_pretrain`` for a backbone file: strip ``module.``, load the matching keys.
-
-    Returns the backbone keys the file does not hold; raises if no key matches or a shape differs.
-    """
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state = state.get("state_dict", state)
-    state = {k.removeprefix("module.").removeprefix("backbone."): v for k, v in state.items()}
-    ours = backbone.state_dict()
-    if not state.keys() & ours.keys() and any(k.startswith("features.") for k in state):
-        state = {legacy_to_layers_key(k): v for k, v in state.items()}  # legacy AlexNet file
-    used = {k: v for k, v in state.items() if k in ours}
-    bad = [f"{k} {tuple(v.shape)} vs {tuple(ours[k].shape)}" for k, v in used.items()
-           if v.shape != ours[k].shape]  # fmt: skip
-    if not used or bad:
-        why = f"shape mismatches {bad[:5]}" if bad else f"no key matches (file: {list(state)[:5]})"
-        raise ValueError(f"{path}: not weights for {type(backbone).__name__}: {why}")
-    backbone.load_state_dict(used, strict=False)
-    return [k for k in ours if k not in used and not k.endswith("num_batches_tracked")]

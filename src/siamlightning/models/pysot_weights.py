@@ -1,4 +1,10 @@
-"""pysot model-zoo configs as our nets and loading of pysot ``model.pth`` files into them.
+"""pysot model-zoo configs as our nets, and the one loader of pysot weight files into them.
+
+The architectures are defined once: a pysot config's net is the ``net`` of its training model
+config (``conf/model/<name>.yaml``, composed by Hydra as ``siamlightning-train model=<name>``).
+pysot's zoo files store the un-split AlexNet (``backbone.features.N``), so the alex configs build
+it with `PysotAlexNetLegacy` in place of the yaml's split `PysotAlexNet` (same layers, same
+weights). ``siammask_r50_l3`` has no training config yet: its net is defined here.
 
 Our module names equal pysot's, so the key map is the identity, apart from: a ``module.`` prefix
 (DataParallel) is stripped; a ``{"state_dict": ...}`` training checkpoint is unwrapped; an
@@ -6,46 +12,61 @@ Our module names equal pysot's, so the key map is the identity, apart from: a ``
 (``backbone.layerK.M``); missing ``num_batches_tracked`` buffers are allowed (as pysot's
 ``load_pretrain``). Anything else missing, unexpected or of another shape is an error that lists
 the keys. SiamRPN configs build a `SiamRPNNet`, ``siammask_r50_l3`` a `SiamMaskNet` (box, mask
-and refine heads: all 356 of pysot's tensors).
+and refine heads: all 356 of pysot's tensors). `load_backbone_weights` loads an ImageNet
+pre-trained backbone file (pysot's ``BACKBONE.PRETRAINED``) the same way, keeping what matches.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from torch import nn
 
-from siamlightning.models.backbones.mobilenet_v2 import MobileNetV2
-from siamlightning.models.backbones.pysot_alexnet import PysotAlexNetLegacy, legacy_to_layers_key
+from siamlightning.configs import compose
+from siamlightning.models.backbones.pysot_alexnet import legacy_to_layers_key
 from siamlightning.models.backbones.resnet_atrous import ResNet50Atrous
 from siamlightning.models.heads.mask import MaskCorr, Refine
-from siamlightning.models.heads.rpn import DepthwiseRPN, MultiRPN
+from siamlightning.models.heads.rpn import DepthwiseRPN
 from siamlightning.models.necks import AdjustAllLayer
 from siamlightning.models.siammask import SiamMaskNet
-from siamlightning.models.siamrpn import SiamRPNNet
+
+_LEGACY_ALEX = "siamlightning.models.backbones.pysot_alexnet.PysotAlexNetLegacy"
+
+#: pysot ``experiments/<name>`` -> our training model config (conf/model/<yaml>.yaml) of that net
+MODEL_YAML: dict[str, str] = {
+    "siamrpn_alex_dwxcorr": "siamrpn_alex_dwxcorr",
+    "siamrpn_alex_dwxcorr_otb": "siamrpn_alex_dwxcorr",  # the same net, other TRACK values
+    "siamrpn_r50_l234_dwxcorr": "siamrpn_r50_l234_dwxcorr",
+    "siamrpn_r50_l234_dwxcorr_otb": "siamrpn_r50_l234_dwxcorr_otb",
+    "siamrpn_r50_l234_dwxcorr_lt": "siamrpn_r50_l234_dwxcorr_lt",
+    "siamrpn_mobilev2_l234_dwxcorr": "siamrpn_mobilev2_l234_dwxcorr",
+}
 
 
-def _alex() -> SiamRPNNet:
-    return SiamRPNNet(backbone=PysotAlexNetLegacy(), head=DepthwiseRPN(in_channels=256))
+@functools.cache
+def _model_net_config(model: str) -> dict[str, Any]:
+    cfg = compose("train", [f"model={model}", "~experiment"]).model.net
+    return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
 
 
-def _r50_l234(*, weighted: bool = True, channels: tuple[int, ...] = (256, 256, 256)) -> SiamRPNNet:
-    """r50 [2, 3, 4] -> neck -> MultiRPN; the ``_lt`` config maps to 128/256/512 channels."""
-    return SiamRPNNet(
-        backbone=ResNet50Atrous(used_layers=(2, 3, 4)),
-        neck=AdjustAllLayer(in_channels=(512, 1024, 2048), out_channels=channels),
-        head=MultiRPN(in_channels=channels, weighted=weighted),
-    )
+def pysot_net_config(config_name: str) -> dict[str, Any]:
+    """The net config (``_target_`` + arguments) of a pysot config with a model yaml, laid out
+    as pysot's zoo files (the alex configs with the un-split `PysotAlexNetLegacy`)."""
+    cfg = copy.deepcopy(_model_net_config(MODEL_YAML[config_name]))
+    if "alex" in config_name:
+        cfg["backbone"]["_target_"] = _LEGACY_ALEX
+    return cfg
 
 
-def _mobilev2() -> SiamRPNNet:
-    return SiamRPNNet(
-        backbone=MobileNetV2(width_mult=1.4, used_layers=(3, 5, 7)),
-        neck=AdjustAllLayer(in_channels=(44, 134, 448), out_channels=(256, 256, 256)),
-        head=MultiRPN(in_channels=(256, 256, 256), weighted=False),
-    )
+def _from_model_yaml(config_name: str) -> nn.Module:
+    return instantiate(OmegaConf.create(pysot_net_config(config_name)))
 
 
 def _siammask() -> SiamMaskNet:
@@ -60,12 +81,7 @@ def _siammask() -> SiamMaskNet:
 
 #: pysot ``experiments/<name>/config.yaml`` -> builder of the matching (randomly initialised) net
 PYSOT_CONFIGS: dict[str, Callable[[], nn.Module]] = {
-    "siamrpn_alex_dwxcorr": _alex,
-    "siamrpn_alex_dwxcorr_otb": _alex,
-    "siamrpn_r50_l234_dwxcorr": _r50_l234,
-    "siamrpn_r50_l234_dwxcorr_otb": lambda: _r50_l234(weighted=False),
-    "siamrpn_r50_l234_dwxcorr_lt": lambda: _r50_l234(channels=(128, 256, 512)),
-    "siamrpn_mobilev2_l234_dwxcorr": _mobilev2,
+    **{name: functools.partial(_from_model_yaml, name) for name in MODEL_YAML},
     "siammask_r50_l3": _siammask,
 }
 
@@ -131,3 +147,22 @@ def load_pysot_state_dict(net: nn.Module, state: Mapping | str | Path, config_na
             parts.append(f"{len(shapes)} shape mismatches {_summary(shapes)}")
         raise ValueError("\n  ".join(parts))
     net.load_state_dict({**ours, **src}, strict=True)
+
+
+def load_backbone_weights(backbone: nn.Module, path: str) -> list[str]:
+    """pysot ``load_pretrain`` for a backbone file: strip ``module.``, load the matching keys.
+
+    Returns the backbone keys the file does not hold; raises if no key matches or a shape differs.
+    """
+    state = {k.removeprefix("backbone."): v for k, v in _unwrap(path).items()}
+    ours = backbone.state_dict()
+    if not state.keys() & ours.keys() and any(k.startswith("features.") for k in state):
+        state = {legacy_to_layers_key(k): v for k, v in state.items()}  # legacy AlexNet file
+    used = {k: v for k, v in state.items() if k in ours}
+    bad = [f"{k} {tuple(v.shape)} vs {tuple(ours[k].shape)}" for k, v in used.items()
+           if v.shape != ours[k].shape]  # fmt: skip
+    if not used or bad:
+        why = f"shape mismatches {bad[:5]}" if bad else f"no key matches (file: {list(state)[:5]})"
+        raise ValueError(f"{path}: not weights for {type(backbone).__name__}: {why}")
+    backbone.load_state_dict(used, strict=False)
+    return [k for k in ours if k not in used and not k.endswith("num_batches_tracked")]

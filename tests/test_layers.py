@@ -1,7 +1,7 @@
 """The package's layers, read from its source (ast): no import goes up a layer, none goes round.
 
 Layers, bottom to top: the ground floor (errors, precision, configs) -> metrics -> data, models
--> lit, tracking -> evaluation -> callbacks -> cli. Every import counts, also one inside a
+-> lit, tracking -> evaluation -> callbacks, loggers -> cli. Every import counts, also one inside a
 function or under TYPE_CHECKING: a lazy import is still a dependency. Inside ``data/``: the data
 model (core) -> index, sources -> the catalogue (``data/__init__``: open_dataset) -> tools ->
 the training pair pipeline (pairs).
@@ -29,7 +29,9 @@ ALLOWED: dict[str, set[str]] = {
     "tracking": {"metrics", "data", "models"},
     "evaluation": {"metrics", "data", "models", "tracking"},
     "callbacks": {"metrics", "data", "models", "lit", "tracking", "evaluation"},
-    "cli": {"metrics", "data", "models", "lit", "tracking", "evaluation", "callbacks"},
+    # Lightning loggers (W&B, the resuming CSV logger): what the CLIs log to
+    "loggers": set(),
+    "cli": {"metrics", "data", "models", "lit", "tracking", "evaluation", "callbacks", "loggers"},
     # the package facade: `siamlightning.load_tracker`
     "": {"tracking"},
 }

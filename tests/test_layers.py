@@ -1,8 +1,8 @@
 """The package's layers, read from its source (ast): no import goes up a layer, none goes round.
 
-Layers, bottom to top: the ground floor (errors, precision, configs) -> metrics -> data, models
--> lit, tracking -> evaluation -> callbacks, loggers -> cli. Every import counts, also one inside a
-function or under TYPE_CHECKING: a lazy import is still a dependency. Inside ``data/``: the data
+Layers, bottom to top: the ground floor (errors, precision, configs, ranks) -> metrics -> data,
+models -> lit, tracking -> evaluation -> callbacks, loggers -> cli. Every import counts, also one
+inside a function or under TYPE_CHECKING: a lazy import is still a dependency. Inside ``data/``: the data
 model (core) -> index, sources -> the catalogue (``data/__init__``: open_dataset) -> tools ->
 the training pair pipeline (pairs).
 """
@@ -16,12 +16,13 @@ from pathlib import Path
 import siamlightning
 
 PACKAGE = Path(siamlightning.__file__).resolve().parent
-GROUND = {"errors", "precision", "configs"}
+GROUND = {"errors", "precision", "configs", "ranks"}
 # package -> the packages it may import (besides itself and the ground floor)
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "precision": set(),
     "configs": set(),
+    "ranks": set(),
     "metrics": set(),
     "data": {"metrics"},
     "models": {"metrics"},

@@ -14,16 +14,11 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
+from siamlightning.ranks import rank_and_world
+
 __all__ = ["gather_results", "join_launcher_group", "leave_group", "rank_and_world"]
 
 T = TypeVar("T")
-
-
-def rank_and_world() -> tuple[int, int]:
-    """(rank, world size) of the initialised process group; (0, 1) without one."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def join_launcher_group() -> tuple[int, int]:

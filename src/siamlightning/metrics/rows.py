@@ -14,6 +14,8 @@ from torchmetrics import Metric
 from torchmetrics.utilities.data import dim_zero_cat
 from torchmetrics.utilities.distributed import gather_all_tensors
 
+from siamlightning.ranks import rank_and_world
+
 RowSpecs = dict[str, tuple[tuple[int, ...], torch.dtype]]
 
 
@@ -32,8 +34,7 @@ class SequenceRowsMetric(Metric):
 
     def _next_auto_id(self) -> int:
         """A negative id unique to this rank and call (never equal to a `Sequence.uid`)."""
-        dist = torch.distributed
-        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+        rank, _ = rank_and_world()
         self._auto_ids += 1
         return -((rank << 40) + self._auto_ids)
 

@@ -2,9 +2,9 @@
 
 Layers, bottom to top: the ground floor (errors, precision, configs, ranks) -> metrics -> data,
 models -> lit, tracking -> evaluation -> callbacks, loggers -> cli. Every import counts, also one
-inside a function or under TYPE_CHECKING: a lazy import is still a dependency. Inside ``data/``: the data
-model (core) -> index, sources -> the catalogue (``data/__init__``: open_dataset) -> tools ->
-the training pair pipeline (pairs).
+inside a function or under TYPE_CHECKING: a lazy import is still a dependency. Inside ``data/``:
+the data model (core) -> index, sources -> the catalogue (``data/__init__``: open_dataset) ->
+tools -> the training pair pipeline (pairs).
 """
 
 from __future__ import annotations

@@ -34,6 +34,10 @@ MOVED_TARGETS = {
     "siamlightning.models.backbones.pysot_alexnet.AlexNet": (
         "siamlightning.models.backbones.pysot_alexnet.PysotAlexNet"
     ),
+    # helper C: a logger factory lives with the loggers
+    "siamlightning.callbacks.wandb.make_wandb_logger": (
+        "siamlightning.loggers.wandb.make_wandb_logger"
+    ),
 }
 # (node, old key, new key): one name per crop-geometry quantity
 RENAMED_KEYS = [

@@ -10,9 +10,9 @@ from siamlightning.data import open_dataset
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.tools.writers import write_vot
 from siamlightning.errors import DataError
-from siamlightning.evaluation.vot_anchor_experiment import (
+from siamlightning.evaluation.vot_anchor_runner import run_vot_multistart
+from siamlightning.evaluation.vot_anchor_scoring import (
     read_trajectory,
-    run_vot_multistart,
     score_vot_multistart_folder,
 )
 from siamlightning.metrics.regions import Mask, Special, format_region, write_regions

@@ -14,7 +14,7 @@ from helpers import run_cli
 
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
-from siamlightning.evaluation.vot_anchor_experiment import score_vot_multistart_folder
+from siamlightning.evaluation.vot_anchor_scoring import score_vot_multistart_folder
 from siamlightning.evaluation.vot_reset_scoring import score_vot_folder
 
 N = 30

@@ -24,10 +24,9 @@ from siamlightning.evaluation.result_files import (
     write_ope_result,
     write_times,
 )
-from siamlightning.evaluation.vot_anchor_experiment import (
-    AnchorRun,
+from siamlightning.evaluation.vot_anchor_runner import AnchorRun, run_vot_multistart
+from siamlightning.evaluation.vot_anchor_scoring import (
     read_trajectory,
-    run_vot_multistart,
     score_vot_multistart_folder,
 )
 

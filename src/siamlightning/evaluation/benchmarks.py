@@ -25,10 +25,8 @@ from siamlightning.evaluation.distributed import rank_and_world
 from siamlightning.evaluation.ope import score_ope
 from siamlightning.evaluation.result import BENCHMARK_KINDS, BenchmarkKind, BenchmarkResult
 from siamlightning.evaluation.result_files import read_results, write_trackingnet_submission
-from siamlightning.evaluation.vot_anchor_experiment import (
-    run_vot_multistart,
-    score_vot_multistart_folder,
-)
+from siamlightning.evaluation.vot_anchor_runner import run_vot_multistart
+from siamlightning.evaluation.vot_anchor_scoring import score_vot_multistart_folder
 from siamlightning.evaluation.vot_reset_runner import run_vot
 from siamlightning.evaluation.vot_reset_scoring import score_vot_folder
 from siamlightning.tracking.base import Tracker

@@ -67,11 +67,11 @@ def test_wandb_run_id_is_kept_in_the_run_folder(tmp_path: Path, monkeypatch) -> 
     monkeypatch.delenv("WANDB_MODE", raising=False)
     first = make_wandb_logger(mode="offline", save_dir=str(tmp_path))
     run_id = (tmp_path / "wandb_run_id.txt").read_text().strip()
-    assert len(run_id) == 8 and first._wandb_init["id"] == run_id
+    assert len(run_id) == 8 and first.version == run_id  # the W&B run id, public
     again = make_wandb_logger(mode="offline", save_dir=str(tmp_path))  # the resumed process
-    assert (again._wandb_init["id"], again._wandb_init["resume"]) == (run_id, "allow")
+    assert again.version == run_id and again._wandb_init["resume"] == "allow"  # no public API
     other = make_wandb_logger(mode="offline", save_dir=str(tmp_path / "other"))
-    assert other._wandb_init["id"] != run_id
+    assert other.version != run_id
 
 
 def test_resume_dir_only_for_a_checkpoint_inside_a_run_folder(tmp_path: Path) -> None:

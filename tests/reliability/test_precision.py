@@ -11,13 +11,11 @@ import warnings
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from siamlightning import precision as P
-from siamlightning.configs import config_dir
+from siamlightning.configs import compose, config_dir
 from siamlightning.tracking.load import build_tracker, load_tracker
 
 TINY_NET = {
@@ -100,7 +98,7 @@ def test_a_bad_tracker_precision_names_the_value():
 def test_tracker_from_an_auto_checkpoint_resolves_on_load(machine, tmp_path, cpu_bf16, expected):
     torch.manual_seed(0)
     net = instantiate(OmegaConf.create(TINY_NET))
-    tracker_cfg = OmegaConf.to_container(OmegaConf.load(config_dir() / "tracker" / "siamfc.yaml"))
+    tracker_cfg = OmegaConf.to_container(compose("eval", ["tracker=siamfc"]).tracker, resolve=True)
     assert tracker_cfg["precision"] == "auto"
     ckpt = tmp_path / "last.ckpt"
     state = {f"net.{k}": v for k, v in net.state_dict().items()}
@@ -124,15 +122,9 @@ def test_training_resolves_and_logs_the_precision_once(machine, caplog):
     assert lines == ["training precision: 32-true (from auto)"]
 
 
-def _compose(overrides=()):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides))
-
-
 @pytest.mark.parametrize("trainer", ["cpu", "ddp_cpu", "gpu", "ddp"])
 def test_default_experiment_and_trainer_presets_say_auto(trainer):
-    cfg = _compose([f"trainer={trainer}"])
+    cfg = compose("train", [f"trainer={trainer}"])
     assert cfg.trainer.precision == "auto" and cfg.tracker.precision == "auto"
 
 
@@ -141,4 +133,4 @@ TRACKERS = sorted(p.stem for p in (config_dir() / "tracker").glob("*.yaml"))
 
 @pytest.mark.parametrize("tracker", TRACKERS)
 def test_every_tracker_preset_says_auto(tracker):
-    assert _compose([f"tracker={tracker}"]).tracker.precision == "auto"
+    assert compose("train", [f"tracker={tracker}"]).tracker.precision == "auto"

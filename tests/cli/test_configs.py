@@ -5,12 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 
-from siamlightning.configs import config_dir
+from siamlightning.configs import compose, config_dir
 from siamlightning.lit.siamfc import SiamFCModule
 from siamlightning.lit.siamrpn import SiamRPNModule
 from siamlightning.models.anchors import score_map_size
@@ -20,12 +18,6 @@ from siamlightning.models.siamfc import SiamFCNet
 from siamlightning.models.siamfc_targets import siamfc_labels
 
 CONF = config_dir()
-
-
-def _compose(name, overrides=()):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name=name, overrides=list(overrides))
 
 
 def test_config_dir_is_the_checkout_conf():
@@ -47,7 +39,7 @@ def _track_once(tracker) -> np.ndarray:
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_builds_agreeing_data_model_and_tracker(experiment):
-    cfg = _compose("train", [f"experiment={experiment}", "logger=csv"])
+    cfg = compose("train", [f"experiment={experiment}", "logger=csv"])
     geometry = cfg.geometry
     dm = instantiate(cfg.data)
     assert dm.batch_size == cfg.data.batch_size > 0
@@ -89,7 +81,7 @@ def test_every_experiment_builds_agreeing_data_model_and_tracker(experiment):
 
 @pytest.mark.parametrize("name", TRACKERS)
 def test_every_tracker_preset_tracks_with_its_network(name):
-    cfg = _compose("eval", [f"tracker={name}"])
+    cfg = compose("eval", [f"tracker={name}"])
     assert cfg.tracker.exemplar_size == cfg.geometry.exemplar_size
     assert cfg.tracker.search_size == cfg.geometry.track_search_size
     if name.startswith("siamfc"):
@@ -104,28 +96,28 @@ def test_every_tracker_preset_tracks_with_its_network(name):
 
 @pytest.mark.parametrize("trainer", sorted(p.stem for p in (CONF / "trainer").glob("*.yaml")))
 def test_every_trainer_preset_composes(trainer):
-    cfg = _compose("train", [f"trainer={trainer}"])
+    cfg = compose("train", [f"trainer={trainer}"])
     assert cfg.trainer.use_distributed_sampler is False
 
 
 @pytest.mark.parametrize("name", ["eval", "track", "prep"])
-def test_other_apps_compose(name):
-    assert _compose(name) is not None
+def test_other_appscompose(name):
+    assert compose(name) is not None
 
 
 def test_unknown_key_is_a_clear_error():
     with pytest.raises(ConfigCompositionException, match="no_such_key"):
-        _compose("train", ["trainer.no_such_key=3"])
+        compose("train", ["trainer.no_such_key=3"])
 
 
 def test_unknown_data_source_key_names_the_key():
-    cfg = _compose("train", ["data.train_sources=[{name: synthetic, wieght: 2}]"])
+    cfg = compose("train", ["data.train_sources=[{name: synthetic, wieght: 2}]"])
     with pytest.raises(Exception, match="wieght"):
         instantiate(cfg.data)
 
 
 def test_tracker_presets_build(tmp_path: Path):
     for t in sorted(p.stem for p in (CONF / "tracker").glob("siamfc*.yaml")):
-        cfg = _compose("train", [f"tracker={t}"])
+        cfg = compose("train", [f"tracker={t}"])
         tracker = instantiate(cfg.tracker, net=SiamFCNet(backbone=SiamFCAlexNet(width=0.25)))
         assert len(tracker.scale_factors) == cfg.tracker.scale_num

@@ -9,12 +9,9 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
-from siamlightning.configs import compose as compose_config
-from siamlightning.configs import config_dir
+from siamlightning.configs import compose, config_dir
 from siamlightning.lit.rpn_schedule import pysot_lr_space
 from siamlightning.lit.siamrpn import SiamRPNModule
 from siamlightning.models.backbones.pysot_alexnet import PysotAlexNet
@@ -197,7 +194,7 @@ def test_fit_keeps_the_backbone_fixed_until_it_unfreezes(tmp_path):
 
 
 def test_learning_rates_are_logged_once_per_group_by_the_lr_monitor(tmp_path):
-    callbacks = compose_config("train", ["logger=csv"]).callbacks
+    callbacks = compose("train", ["logger=csv"]).callbacks
     monitors = [c for c in callbacks.values() if "LearningRateMonitor" in c["_target_"]]
     assert len(monitors) == 1  # the default callbacks log learning rates; the module does not
     module = _module(warmup_epochs=0, epochs=2)
@@ -275,9 +272,7 @@ def _compose(experiment: str):
     name = experiment.removesuffix("_synthetic")
     if not (CONF / "tracker" / f"{name}.yaml").is_file():
         pytest.skip(f"conf/tracker/{name}.yaml is absent (the SiamRPN tracker presets come later)")
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="train", overrides=[f"experiment={experiment}", "logger=csv"])
+    return compose("train", [f"experiment={experiment}", "logger=csv"])
 
 
 def test_alex_synthetic_experiment_builds_model_and_data():

@@ -101,7 +101,7 @@ def test_every_trainer_preset_composes(trainer):
 
 
 @pytest.mark.parametrize("name", ["eval", "track", "prep"])
-def test_other_appscompose(name):
+def test_other_apps_compose(name):
     assert compose(name) is not None
 
 

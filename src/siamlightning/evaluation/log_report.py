@@ -6,11 +6,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
-
-from lightning.pytorch.loggers import Logger, WandbLogger
+from typing import TYPE_CHECKING, Any
 
 from siamlightning.evaluation.result import BenchmarkResult, Results
+
+if TYPE_CHECKING:
+    from lightning.pytorch.loggers import Logger
 
 __all__ = ["flat_scalars", "log_reports"]
 
@@ -49,6 +50,12 @@ def log_reports(
 ) -> None:
     """Log scalars to every logger; on W&B also the plot PNGs and one per-sequence table per
     benchmark and tracker (``<prefix>/<bench>/<tracker>/sequences``)."""
+    loggers = list(loggers)
+    if not loggers:
+        return
+    # Lightning is imported only when there is a logger: a 5 s import `siamlightning-eval` skips
+    from lightning.pytorch.loggers import WandbLogger
+
     scalars = flat_scalars(results, prefix)
     for lg in loggers:
         if scalars:

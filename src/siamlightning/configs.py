@@ -7,7 +7,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-__all__ = ["compose", "config_dir"]
+__all__ = ["EXPORT_KEY", "compose", "config_dir"]
+
+#: the checkpoint entry holding the net and tracker configs a module exports (`lit` writes it,
+#: `tracking.load` reads it)
+EXPORT_KEY = "siamlightning"
 
 
 def config_dir() -> Path:

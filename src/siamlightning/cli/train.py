@@ -53,14 +53,15 @@ def evaluate(cfg: DictConfig, module: L.LightningModule, trainer: L.Trainer | No
     if "static" in cfg.evaluate.baselines:
         trackers["static"] = StaticTracker
     base = Path(get_original_cwd())
-    benchmarks = {}
-    for key, spec in (cfg.evaluate.benchmarks or {}).items():
-        index = open_benchmark(_container(spec), base)
+    opened = []  # every benchmark is opened (and a missing root reported) before any runs
+    for key, node in (cfg.evaluate.benchmarks or {}).items():
+        spec = _container(node)
+        index = open_benchmark(spec, base)
         if index is not None:
-            benchmarks[spec.get("name", key)] = (index, _container(spec))
+            opened.append((spec.get("name", key), index, spec))
     results: Results = {}
-    for name, (index, spec) in benchmarks.items():
-        progress = cfg.evaluate.progress
+    progress = cfg.evaluate.progress
+    for name, index, spec in opened:
         by_tracker = run_benchmark(trackers, index, spec, out_dir, name=name, progress=progress)
         if by_tracker:
             results[name] = by_tracker

@@ -11,10 +11,9 @@ import torch
 import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 
-log = logging.getLogger(__name__)
+from siamlightning.configs import EXPORT_KEY
 
-#: the checkpoint key under which a module stores its `tracker_export` (read by `load_tracker`)
-EXPORT_KEY = "siamlightning"
+log = logging.getLogger(__name__)
 
 
 def _plain(node: Mapping[str, Any]) -> dict[str, Any]:

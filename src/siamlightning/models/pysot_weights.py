@@ -39,14 +39,20 @@ from siamlightning.models.siammask import SiamMaskNet
 
 _LEGACY_ALEX = "siamlightning.models.backbones.pysot_alexnet.PysotAlexNetLegacy"
 
+#: pysot configs that have no yamls of their own and share another's conf/model and
+#: conf/tracker yaml (the same net; the same TRACK block)
+SHARED_YAML: dict[str, str] = {"siamrpn_alex_dwxcorr_otb": "siamrpn_alex_dwxcorr"}
 #: pysot ``experiments/<name>`` -> our training model config (conf/model/<yaml>.yaml) of that net
 MODEL_YAML: dict[str, str] = {
-    "siamrpn_alex_dwxcorr": "siamrpn_alex_dwxcorr",
-    "siamrpn_alex_dwxcorr_otb": "siamrpn_alex_dwxcorr",  # the same net, other TRACK values
-    "siamrpn_r50_l234_dwxcorr": "siamrpn_r50_l234_dwxcorr",
-    "siamrpn_r50_l234_dwxcorr_otb": "siamrpn_r50_l234_dwxcorr_otb",
-    "siamrpn_r50_l234_dwxcorr_lt": "siamrpn_r50_l234_dwxcorr_lt",
-    "siamrpn_mobilev2_l234_dwxcorr": "siamrpn_mobilev2_l234_dwxcorr",
+    name: SHARED_YAML.get(name, name)
+    for name in (
+        "siamrpn_alex_dwxcorr",
+        "siamrpn_alex_dwxcorr_otb",
+        "siamrpn_r50_l234_dwxcorr",
+        "siamrpn_r50_l234_dwxcorr_otb",
+        "siamrpn_r50_l234_dwxcorr_lt",
+        "siamrpn_mobilev2_l234_dwxcorr",
+    )
 }
 
 

@@ -21,16 +21,11 @@ import torch
 from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 
-from siamlightning.configs import compose
+from siamlightning.configs import EXPORT_KEY, compose, config_dir
 from siamlightning.errors import DataError
 from siamlightning.tracking.base import Tracker, check_net_kind
 from siamlightning.tracking.checkpoint_file import read_checkpoint
 from siamlightning.tracking.moved_names import upgrade_config
-
-EXPORT_KEY = "siamlightning"  # = siamlightning.lit.common.EXPORT_KEY (lit writes, we read)
-
-# pysot configs whose tracking settings are another config's yaml (same TRACK block)
-_TRACKER_YAML = {"siamrpn_alex_dwxcorr_otb": "siamrpn_alex_dwxcorr"}
 
 
 def _pysot_builders() -> dict[str, Any]:
@@ -39,10 +34,15 @@ def _pysot_builders() -> dict[str, Any]:
     return PYSOT_CONFIGS
 
 
-def _tracker_yaml(config_name: str) -> Path:
-    from siamlightning.configs import config_dir
+def _yaml_name(config_name: str) -> str:
+    """The tracker yaml of a pysot config: its own, or the one it shares (`SHARED_YAML`)."""
+    from siamlightning.models.pysot_weights import SHARED_YAML
 
-    return config_dir() / "tracker" / f"{_TRACKER_YAML.get(config_name, config_name)}.yaml"
+    return SHARED_YAML.get(config_name, config_name)
+
+
+def _tracker_yaml(config_name: str) -> Path:
+    return config_dir() / "tracker" / f"{_yaml_name(config_name)}.yaml"
 
 
 def pysot_config_names() -> list[str]:
@@ -71,8 +71,8 @@ def pysot_tracker_config(config_name: str) -> dict[str, Any]:
     trained here with that tracker config.
     """
     _check_pysot_name(config_name)
-    name = _TRACKER_YAML.get(config_name, config_name)
-    cfg = OmegaConf.to_container(compose("eval", [f"tracker={name}"]).tracker, resolve=True)
+    tracker = compose("eval", [f"tracker={_yaml_name(config_name)}"]).tracker
+    cfg = OmegaConf.to_container(tracker, resolve=True)
     cfg["crop_convention"] = "pysot"
     return cfg  # type: ignore[return-value]
 
@@ -123,7 +123,7 @@ def load_net(source: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     export = ckpt.get(EXPORT_KEY) if isinstance(ckpt, dict) else None
     if not export or "net" not in export:
         raise DataError(
-            f"is not a siamlightning checkpoint: no 'siamlightning' export config "
+            f"is not a siamlightning checkpoint: no {EXPORT_KEY!r} export config "
             f"({_describe(ckpt)}); for pysot weights use load_tracker('<config>', "
             f"weights='{path}') with a config of {pysot_config_names()}",
             path=path,

@@ -10,6 +10,7 @@ import lightning as L
 import torch
 import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
+from torch.nn.parallel import DistributedDataParallel
 
 from siamlightning.configs import EXPORT_KEY
 
@@ -76,3 +77,36 @@ def warn_skipped_frames(module: L.LightningModule, count: int) -> None:
             total,
             note or "see the worker logs",
         )
+
+
+def rewrap_ddp(trainer: L.Trainer) -> bool:
+    """Wrap the trainer's module in a new `DistributedDataParallel` when it runs under one; True
+    if it did.
+
+    DDP all-reduces the parameters that required grad when it wrapped the module and expects a
+    gradient for each of them at every step, so a module whose trained set changes mid-run (a
+    backbone unfreezing) calls this after changing ``requires_grad``. The new wrapper takes
+    Lightning's own DDP arguments and hooks and broadcasts rank 0's parameters and buffers; the
+    old one, and its autograd hooks, go with the last reference to it. Call it on every rank, at
+    the same point (an epoch start), outside a step.
+    """
+    strategy = trainer.strategy
+    wrapped = strategy.model
+    if not isinstance(wrapped, DistributedDataParallel):
+        return False
+    setup = getattr(strategy, "_setup_model", None)
+    if setup is None:
+        raise RuntimeError(
+            f"{type(strategy).__name__} wraps the module in DistributedDataParallel but has no "
+            "_setup_model to re-wrap it; the trained parameters changed, so its gradient "
+            "all-reduce would be wrong - use strategy=ddp"
+        )
+    module = wrapped.module
+    del wrapped
+    strategy.model = None  # drop the old reducer (and its hooks) before building the new one
+    strategy.model = setup(module)
+    register = getattr(strategy, "_register_ddp_hooks", None)
+    if register is not None:
+        register()
+    log.info("re-wrapped the module in DistributedDataParallel: the trained parameters changed")
+    return True

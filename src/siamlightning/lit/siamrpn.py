@@ -10,14 +10,18 @@ Schedule (per epoch, `siamlightning.lit.rpn_schedule`): ``warmup_epochs`` of a s
 ``backbone_lr_mult * base_lr`` (backbone), so alex (``base_lr`` 0.005, ``lr_start`` 0.01) trains
 at 0.5x its ``lr_space``.
 
-Backbone unfreezing without touching ``requires_grad`` (DDP cannot follow that flag changing):
-every parameter is trainable and in the optimizer from the start. Until
-``backbone_unfreeze_epoch`` the backbone groups have LR 0 and the backbone's gradients are dropped
-before clipping and the optimiser step (pysot keeps them out of the optimiser and out of the
-clipped norm); from then on ``backbone_train_layers`` run at ``backbone_lr_mult`` x the schedule
-and the rest of the backbone stays fixed. BatchNorm layers of the fixed parts stay in eval mode
-(``train()`` is overridden and the modes are re-applied at each epoch start). Unlike pysot, the
-momentum buffers of neck and head are not reset at the unfreeze epoch.
+Frozen means not computed, as in pysot: a backbone parameter requires grad only while it trains
+(``backbone_train_layers`` from ``backbone_unfreeze_epoch`` on; the rest of the backbone never), so
+backward computes no gradient for a frozen part and does not enter the part of the backbone below
+the lowest trained layer. The optimiser holds every parameter from the start (the backbone groups
+at LR 0 until the unfreeze; SGD skips a parameter without a gradient, so frozen parameters get no
+weight decay and no momentum, and clipping sees only the trained ones, as in pysot). BatchNorm
+layers of the fixed parts stay in eval mode (``train()`` is overridden). At each epoch start the
+module re-applies both; when the set of trained parameters changed (the unfreeze epoch, or the
+first epoch of a run resumed after it) and the module runs under DDP, it is re-wrapped
+(`rewrap_ddp`): DDP fixes the parameters it all-reduces when it wraps, and the new wrapper
+broadcasts rank 0's parameters and buffers, so every rank starts the new phase identical. Unlike
+pysot, the momentum buffers of neck and head are not reset at the unfreeze epoch.
 
 Matching pysot across GPUs: pysot SUMS gradients over its W processes (``reduce_gradients``),
 Lightning DDP averages them. The same updates need ``base_lr * W`` (8 GPUs: 0.04) and, as pysot
@@ -37,7 +41,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from siamlightning.lit.common import save_export, tracker_export, warn_skipped_frames
+from siamlightning.lit.common import rewrap_ddp, save_export, tracker_export, warn_skipped_frames
 from siamlightning.lit.rpn_schedule import (
     epoch_factor,
     pysot_lr_space,
@@ -109,8 +113,7 @@ class SiamRPNModule(L.LightningModule):
         self.seed = seed
         self.channels_last = channels_last
         self._train_modules = [self._backbone_part(n) for n in self.backbone_train_layers]
-        for p in self.net.parameters():  # all trainable from the start: DDP sees a fixed graph
-            p.requires_grad_(True)
+        self.apply_trainable(epoch=0)
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
         # net + tracker configs stored in every checkpoint (see `tracker_export`)
@@ -141,13 +144,24 @@ class SiamRPNModule(L.LightningModule):
         return [x for x in items if id(x) not in train]
 
     def frozen_parameters(self, epoch: int | None = None) -> list[nn.Parameter]:
-        """Backbone parameters that are not trained in ``epoch`` (their gradients are dropped)."""
+        """Backbone parameters that are not trained in ``epoch`` (they do not require grad)."""
         return self._fixed(list(self.net.backbone.parameters()), epoch)
 
     def frozen_batchnorms(self, epoch: int | None = None) -> list[nn.Module]:
         """BatchNorm layers of the backbone that stay in eval mode in ``epoch``."""
         bns = [m for m in self.net.backbone.modules() if isinstance(m, _BN)]
         return self._fixed(bns, epoch)
+
+    def apply_trainable(self, epoch: int | None = None) -> bool:
+        """Make exactly the parameters trained in ``epoch`` require grad; True if a flag changed."""
+        frozen = {id(p) for p in self.frozen_parameters(epoch)}
+        changed = False
+        for p in self.net.parameters():
+            want = id(p) not in frozen
+            if p.requires_grad != want:
+                p.requires_grad_(want)
+                changed = True
+        return changed
 
     def train(self, mode: bool = True) -> SiamRPNModule:
         """``nn.Module.train``, keeping the BatchNorm layers of the fixed backbone in eval mode."""
@@ -160,14 +174,11 @@ class SiamRPNModule(L.LightningModule):
         return self
 
     def on_train_epoch_start(self) -> None:
-        """Re-apply the BatchNorm modes (the backbone may unfreeze at this epoch)."""
+        """Apply the epoch's trained parameters and BatchNorm modes; re-wrap DDP if they changed."""
+        if self.apply_trainable():
+            rewrap_ddp(self.trainer)
         if self.training:
             self.train(True)
-
-    def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
-        """Drop the (already all-reduced) gradients of the fixed backbone before clipping."""
-        for p in self.frozen_parameters():
-            p.grad = None
 
     def _images(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 RGB (B, 3, H, W) -> float 0-255 in the net's channel order and memory format."""

@@ -6,8 +6,8 @@
 How issue 10 chose the mechanism: the same frozen-regime module and batches under
 ``strategy=ddp`` (2 CPU processes, gloo, 1 thread each), frozen parts handled three ways:
 
-  rewrap       what `SiamRPNModule` does: frozen parameters do not require grad, DDP wraps (and, when
-               the trained set changes, re-wraps) only the trained ones
+  rewrap       what `SiamRPNModule` does: frozen parameters do not require grad, DDP wraps (and,
+               when the trained set changes, re-wraps) only the trained ones
   find_unused  frozen parameters registered with DDP (they required grad when it wrapped) and
                then not computed, with ``find_unused_parameters=True`` - the no_grad-around-frozen-
                parts design: DDP searches the graph each step and all-reduces their zero buckets
@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train_step import compose_model_config, cpu_model, synthetic_batches  # noqa: E402
+from bench_train_step import compose_model_config, cpu_model, synthetic_batches
 
 MECHANISMS = ("rewrap", "find_unused", "all_grads")
 
@@ -88,7 +88,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = Path(tempfile.mkdtemp()) / "times.json"
 
     class Timer(L.Callback):
-        times: list[float] = []
+        def __init__(self) -> None:
+            self.times: list[float] = []
+            self.t0 = 0.0
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
             self.t0 = time.perf_counter()

@@ -138,16 +138,24 @@ def _mean_kb(files: list[Path]) -> float:
     return float(np.mean([f.stat().st_size for f in files[:500]]) / 1024) if files else 0.0
 
 
-def prepare(work: Path, pysot_data: str | None) -> dict[str, tuple[Any, Any, float]]:
-    """Datasets of each path: name -> (index, crop cache or None, mean JPEG KB read)."""
+def write_sets(work: Path, *, sequences: int = 20, length: int = 60) -> tuple[Path, Path]:
+    """``work/GOT-10k``: generated 640x360 JPEGs (quality 95; kept if there); ``work/crop511``:
+    its `build_crop_cache` (quality 95). Returns (GOT-10k root, crop cache folder)."""
     root = work / "GOT-10k"
     if not (root / "train" / "list.txt").is_file():
         synth = open_dataset(
-            "synthetic", None, seed=0, num_sequences=20, length=60, width=640, height=360
+            "synthetic", None, seed=0, num_sequences=sequences, length=length, width=640, height=360
         )
         write_got10k(synth, root, split="train", jpeg_quality=95)
     got = open_dataset("got10k", root, "train", cache=False)
     build_crop_cache(got, work / "crop511", quality=95, workers=2, progress=False)
+    return root, work / "crop511"
+
+
+def prepare(work: Path, pysot_data: str | None) -> dict[str, tuple[Any, Any, float]]:
+    """Datasets of each path: name -> (index, crop cache or None, mean JPEG KB read)."""
+    root, _ = write_sets(work)
+    got = open_dataset("got10k", root, "train", cache=False)
     paths = {
         "full_frames": (got, None, _mean_kb(sorted((root / "train").rglob("*.jpg")))),
         "crop_cache": (

@@ -12,7 +12,8 @@ calls are timed; fps = 99 / their summed time; the median run is reported. Time 
 network sees the same bytes as pysot's. ``box_diff_px`` compares the bf16 and fp32 boxes of the
 last timed run: mean (and max) over frames of the mean |box_bf16 - box_fp32| over x, y, w, h.
 ``--ckpt siamrpn_r50_l234_dwxcorr=last.ckpt`` uses trained weights for that config (random
-weights give flat score maps, where bf16 rounding flips the chosen anchor).
+weights give flat score maps, where bf16 rounding flips the chosen anchor). ``--device cuda``
+runs the network on the GPU; the fwd / crop timers then synchronize it before reading the clock.
 """
 
 from __future__ import annotations
@@ -70,16 +71,20 @@ def make_sequence(n_frames: int, width: int, height: int, seed: int, reference: 
 
 
 class Timer:
-    """Accumulates the wall time of the wrapped callable."""
+    """Accumulates the wall time of the wrapped callable (CUDA synchronized when ``sync``)."""
 
-    def __init__(self, fn):
-        self.fn, self.total = fn, 0.0
+    def __init__(self, fn, sync: bool = False):
+        self.fn, self.total, self.sync = fn, 0.0, sync
 
     def __call__(self, *a, **k):
+        if self.sync:
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
         try:
             return self.fn(*a, **k)
         finally:
+            if self.sync:
+                torch.cuda.synchronize()
             self.total += time.perf_counter() - t0
 
 
@@ -96,11 +101,14 @@ def bench(name: str, precision: str, frames, boxes, args) -> dict:
     ckpt = dict(c.split("=", 1) for c in args.ckpt).get(name)
     if ckpt:  # trained weights (a siamlightning-train checkpoint of this config)
         net, export = load_net(ckpt)
-        tracker = build_tracker(net, export["tracker"], precision=precision)
+        tracker = build_tracker(net, export["tracker"], precision=precision, device=args.device)
     else:
         net = build_pysot_model(name)
-        tracker = build_tracker(net, pysot_tracker_config(name), precision=precision)
-    t_fwd, t_crop = Timer(tracker._forward), Timer(tracker._crop)
+        tracker = build_tracker(
+            net, pysot_tracker_config(name), precision=precision, device=args.device
+        )
+    sync = tracker.device.type == "cuda"
+    t_fwd, t_crop = Timer(tracker._forward, sync), Timer(tracker._crop, sync)
     tracker._forward, tracker._crop = t_fwd, t_crop
 
     def run(n: int) -> dict:
@@ -149,6 +157,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=640)
     ap.add_argument("--height", type=int, default=360)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="where the network runs: cpu, cuda, cuda:1")
     ap.add_argument("--warmup-frames", type=int, default=10)
     ap.add_argument("--reference-bench", type=Path, default=REFERENCE)
     ap.add_argument(
@@ -172,6 +181,7 @@ def main() -> None:
         "bench": "track_rpn",
         "sequence": {"frames": args.frames, "size": [args.width, args.height], "source": source},
         "threads": args.threads,
+        "device": args.device,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "cpu_affinity": sorted(os.sched_getaffinity(0)),
         "torch": torch.__version__,

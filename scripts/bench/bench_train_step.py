@@ -2,15 +2,21 @@
 
     taskset -c 0,1 python scripts/bench/bench_train_step.py --model siamrpn_alex_dwxcorr \
         --regime frozen --batch 8 --threads 2 --precision 32-true --steps 10 --warmup 2
+    python scripts/bench/bench_train_step.py --model siamrpn_r50_l234_dwxcorr --regime backbone \
+        --batch 28 --accelerator cuda --precision bf16-mixed
 
 Sits beside pysot's ``../shared/reference-bench/bench_train.py`` (same regimes, synthetic batch,
 warm-up then timed steps, median): run both interleaved and compare ``median_step_s`` with its
 ``summary.step_s``. The module is built as ``siamlightning-train`` builds it (``conf/train.yaml``
 with ``model=<m> tracker=<m> ~experiment``, ``instantiate(cfg.model)``) and trained by a real
-``lightning.Trainer`` (CPU, no logger / checkpoints / progress bar / validation) on an in-memory
-loader of uint8 pair batches with the keys of `PairDataset` (positive pairs, target near the
-search-crop centre). A step = ``on_train_batch_start`` .. ``on_train_batch_end``: forward, targets,
-loss, backward, clipping and the optimiser step (loading the batch is not timed).
+``lightning.Trainer`` (``--accelerator``, default cpu; no logger / checkpoints / progress bar /
+validation) on an in-memory loader of uint8 pair batches with the keys of `PairDataset` (positive
+pairs, target near the search-crop centre). A step = ``on_train_batch_start`` ..
+``on_train_batch_end``: forward, targets, loss, backward, clipping and the optimiser step (loading
+the batch is not timed; on CUDA both ends synchronize the device before reading the clock).
+``peak_mem_mib``: on CUDA the largest ``torch.cuda.max_memory_allocated`` of this run (reset
+before it), on CPU the process's maximum resident set size so far (``getrusage``, never lower than
+that of earlier runs in the process).
 
 Regimes, set through the module's own config knobs (as bench_train.py uses pysot's schedule):
   frozen   : the epochs before ``backbone_unfreeze_epoch`` (SiamRPN: backbone fixed, its BN in
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import sys
 import time
@@ -39,6 +46,7 @@ import numpy as np
 import torch
 
 REGIMES = ("frozen", "backbone", "all")
+ACCELERATORS = ("cpu", "cuda", "auto")
 SCHEDULE_KEY = "backbone_unfreeze_epoch"  # modules with a backbone schedule have this knob
 
 
@@ -50,6 +58,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--precision", default="32-true", help="a Lightning precision, or auto")
+    ap.add_argument("--accelerator", choices=ACCELERATORS, default="cpu")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--search-size", type=int, default=None, help="default: geometry's training")
@@ -135,12 +144,38 @@ def step_timer() -> Any:
             self._t0 = 0.0
 
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            synchronize(pl_module.device)
             self._t0 = time.perf_counter()
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            synchronize(pl_module.device)
             self.times.append(time.perf_counter() - self._t0)
 
     return StepTimer()
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the queued kernels of ``device`` (a no-op off CUDA), so the clock sees them."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reset_peak_memory(accelerator: str) -> None:
+    """Start a new CUDA peak-memory count when this run may use CUDA."""
+    if accelerator != "cpu" and torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    """CUDA max allocated memory on ``device``, else the process's max RSS (MiB)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name on CUDA, else the CPU model."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
 
 
 def cpu_model() -> str:
@@ -171,10 +206,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     clip = args.gradient_clip_val
     if clip is None and SCHEDULE_KEY in cfg.model:
         clip = 10.0
-    precision = resolve_trainer_precision(args.precision, "cpu")
+    precision = resolve_trainer_precision(args.precision, args.accelerator)
     timer = step_timer()
     trainer = L.Trainer(
-        accelerator="cpu",
+        accelerator=args.accelerator,
         devices=1,
         precision=precision,
         max_epochs=int(cfg.trainer.max_epochs),
@@ -198,7 +233,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        reset_peak_memory(args.accelerator)
         trainer.fit(module, train_dataloaders=loader)
+    device = trainer.strategy.root_device
     times = timer.times[args.warmup :]
     out = {
         "bench": "train_step",
@@ -217,6 +254,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "stepped_params": sum(  # had a gradient at the last optimiser step
             p.numel() for p in module.parameters() if p.requires_grad and p.grad is not None
         ),
+        "accelerator": device.type,
+        "device": device_name(device),
+        "peak_mem_mib": round(peak_memory_mib(device), 1),
         "cpu": cpu_model(),
         "native_bf16": cpu_has_native_bf16(),
         "torch": torch.__version__,

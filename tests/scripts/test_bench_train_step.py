@@ -11,7 +11,7 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench" / "bench_train_step.py"
 FIELDS = {
     "model", "regime", "batch", "threads", "precision", "steps", "median_step_s", "mean_step_s",
-    "min_step_s", "cpu", "native_bf16", "torch",
+    "min_step_s", "cpu", "native_bf16", "torch", "accelerator", "device", "peak_mem_mib",
 }  # fmt: skip
 
 
@@ -38,6 +38,7 @@ def test_prints_one_json_line(model, regime, search, capsys):
     assert printed["steps"] == 2 and len(printed["step_times_s"]) == 2  # the warm-up is dropped
     assert printed["median_step_s"] > 0 and printed["min_step_s"] <= printed["median_step_s"]
     assert printed["precision"] == "32-true" and printed["search_size"] == search
+    assert printed["accelerator"] == "cpu" and printed["peak_mem_mib"] > 100  # process max RSS
 
 
 def test_regimes_set_the_schedule_knobs():

@@ -43,6 +43,19 @@ def save_export(export: Mapping[str, Any], checkpoint: dict[str, Any]) -> None:
     checkpoint[EXPORT_KEY] = dict(export)
 
 
+def compile_net(net: torch.nn.Module, options: Mapping[str, Any] | None = None) -> None:
+    """`torch.compile` each child of ``net`` in place (``nn.Module.compile``): parameter names,
+    checkpoints and the modules' own methods (``template``) stay as they are.
+
+    ``options`` are `torch.compile` keyword arguments (default ``dynamic=False``: the template and
+    search crops are two static shapes, each compiled once). A backbone that unfreezes, or a
+    BatchNorm switching mode, recompiles once at that point.
+    """
+    kwargs = {"dynamic": False, **(options or {})}
+    for child in net.children():
+        child.compile(**kwargs)
+
+
 def _first_note(module: L.LightningModule) -> str:
     """The epoch's first unreadable-frame error on any rank (from the DataModule), or ""."""
     trainer = module.trainer

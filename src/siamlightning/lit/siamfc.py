@@ -9,7 +9,7 @@ import lightning as L
 import torch
 from torch.optim import Optimizer
 
-from siamlightning.lit.common import save_export, tracker_export, warn_skipped_frames
+from siamlightning.lit.common import compile_net, save_export, tracker_export, warn_skipped_frames
 from siamlightning.lit.schedules import geometric
 from siamlightning.models.siamfc import SiamFCNet
 from siamlightning.models.siamfc_losses import balanced_bce
@@ -30,6 +30,7 @@ class SiamFCModule(L.LightningModule):
         lr_interval: str = "epoch",
         r_pos: float = 16.0,
         channels_last: bool = True,
+        compile: bool | Mapping[str, Any] = False,
         export: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -43,6 +44,10 @@ class SiamFCModule(L.LightningModule):
         self.channels_last = channels_last
         if channels_last:  # oneDNN / cuDNN run these convs about 2x faster in NHWC
             self.net.to(memory_format=torch.channels_last)
+        # True or torch.compile options: the net's children are compiled when a fit starts
+        self.compile_options: dict[str, Any] | None = (
+            dict(compile) if isinstance(compile, Mapping) else {} if compile else None
+        )
         # net + tracker configs stored in every checkpoint (see `tracker_export`)
         self.export_config: dict[str, Any] = tracker_export(**export) if export else {}
         self.last_outputs: dict[str, torch.Tensor] = {}
@@ -117,6 +122,12 @@ class SiamFCModule(L.LightningModule):
             "optimizer": opt,
             "lr_scheduler": {"scheduler": sched, "interval": self.lr_interval},
         }
+
+    def configure_model(self) -> None:
+        """Compile the net's children (``compile=``) once, before the strategy wraps the module."""
+        if self.compile_options is not None and not getattr(self, "_compiled", False):
+            compile_net(self.net, self.compile_options)
+            self._compiled = True
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store what `load_tracker` needs to rebuild the network and its tracker."""

@@ -41,7 +41,13 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from siamlightning.lit.common import rewrap_ddp, save_export, tracker_export, warn_skipped_frames
+from siamlightning.lit.common import (
+    compile_net,
+    rewrap_ddp,
+    save_export,
+    tracker_export,
+    warn_skipped_frames,
+)
 from siamlightning.lit.rpn_schedule import (
     epoch_factor,
     pysot_lr_space,
@@ -84,6 +90,7 @@ class SiamRPNModule(L.LightningModule):
         pysot_grad_sum: bool = False,
         seed: int = 0,
         channels_last: bool = True,
+        compile: bool | Mapping[str, Any] = False,
         export: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -116,6 +123,10 @@ class SiamRPNModule(L.LightningModule):
         self.apply_trainable(epoch=0)
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
+        # True or torch.compile options: the net's children are compiled when a fit starts
+        self.compile_options: dict[str, Any] | None = (
+            dict(compile) if isinstance(compile, Mapping) else {} if compile else None
+        )
         # net + tracker configs stored in every checkpoint (see `tracker_export`)
         self.export_config: dict[str, Any] = tracker_export(**export) if export else {}
         self.last_outputs: dict[str, torch.Tensor] = {}
@@ -297,6 +308,12 @@ class SiamRPNModule(L.LightningModule):
                 self.backbone_weights,
                 len(missing),
             )
+
+    def configure_model(self) -> None:
+        """Compile the net's children (``compile=``) once, before the strategy wraps the module."""
+        if self.compile_options is not None and not getattr(self, "_compiled", False):
+            compile_net(self.net, self.compile_options)
+            self._compiled = True
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store what `load_tracker` needs to rebuild the network and its tracker."""

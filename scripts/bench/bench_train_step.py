@@ -64,6 +64,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--search-size", type=int, default=None, help="default: geometry's training")
     ap.add_argument("--gradient-clip-val", type=float, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "overrides",
+        nargs="*",
+        help="Hydra overrides of the model, e.g. model.compile=true model.channels_last=false",
+    )
     return ap.parse_args(argv)
 
 
@@ -77,7 +82,7 @@ def set_threads(n: int) -> None:
             pass
 
 
-def compose_model_config(model: str, regime: str) -> Any:
+def compose_model_config(model: str, regime: str, overrides: Sequence[str] = ()) -> Any:
     """``conf/train.yaml`` with ``model=<model> tracker=<model>`` and the regime's overrides."""
     from hydra.utils import instantiate
 
@@ -85,6 +90,7 @@ def compose_model_config(model: str, regime: str) -> Any:
 
     tracker = model if (config_dir() / "tracker" / f"{model}.yaml").is_file() else "siamfc"
     base = [f"model={model}", f"tracker={tracker}", "~experiment", "model.backbone_weights=null"]
+    base += list(overrides)
     cfg = compose("train", base[:3])
     if SCHEDULE_KEY not in cfg.model:
         if regime != "all":
@@ -199,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     from siamlightning.precision import cpu_has_native_bf16, resolve_trainer_precision
 
-    cfg = compose_model_config(args.model, args.regime)
+    cfg = compose_model_config(args.model, args.regime, args.overrides)
     search = args.search_size or int(cfg.geometry.train_search_size)
     torch.manual_seed(args.seed)
     module = instantiate(cfg.model)
@@ -241,6 +247,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "bench": "train_step",
         "model": args.model,
         "regime": args.regime,
+        "overrides": list(args.overrides),
         "batch": args.batch,
         "threads": args.threads,
         "precision": str(precision),

@@ -50,7 +50,10 @@ RENAMED_KEYS = [
 MERGED_KEYS = [("data", "template_size", "exemplar_size")]
 # dotted keys that are new and compared through what they feed, not by value: the geometry the
 # data and tracker nodes interpolate; the export node (net + tracker) a checkpoint stores
-NEW_KEYS = ["geometry", "model.export"]
+NEW_KEYS = ["geometry", "model.export", "model.compile"]  # model.compile: issue 10
+# (node, key, old value, new value) changed on purpose since the snapshot: issue 10 sizes the
+# pysot recipes' loader workers to each rank's share of the cores (was 8 per rank)
+CHANGED_VALUES = [("data", "num_workers", 8, "auto")]
 
 
 def _script() -> Any:
@@ -80,6 +83,9 @@ def translate(old: dict[str, Any]) -> dict[str, Any]:
     for node, key, renamed in RENAMED_KEYS:
         if key in new.get(node, {}):
             new[node][renamed] = new[node].pop(key)
+    for node, key, was, now in CHANGED_VALUES:
+        if new.get(node, {}).get(key, now) == was:
+            new[node][key] = now
     return new
 
 

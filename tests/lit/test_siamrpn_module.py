@@ -12,6 +12,7 @@ import torch
 from hydra.utils import instantiate
 
 from siamlightning.configs import compose, config_dir
+from siamlightning.errors import ConfigError
 from siamlightning.lit.rpn_schedule import pysot_lr_space
 from siamlightning.lit.siamrpn import SiamRPNModule
 from siamlightning.models.backbones.pysot_alexnet import PysotAlexNet
@@ -286,3 +287,16 @@ def test_r50_recipes_have_pysots_values_and_network(name, batch, lr_end, layers,
     ours = instantiate(cfg.model.net).state_dict()
     theirs = build_pysot_net(name).state_dict()
     assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
+
+
+def test_a_strategy_that_cannot_be_rewrapped_fails_at_the_start_not_at_the_unfreeze():
+    module = _module()  # unfreezes at epoch 10 of 20
+    strategy = SimpleNamespace(model=torch.nn.Identity())  # e.g. FSDP's wrapper
+    module._trainer = SimpleNamespace(max_epochs=20, strategy=strategy, lightning_module=module)
+    with pytest.raises(ConfigError, match=r"backbone_unfreeze_epoch=10.*Identity"):
+        module.on_fit_start()
+    module._trainer.max_epochs = 10  # never reaches the unfreeze: nothing to re-wrap
+    module.on_fit_start()
+    strategy.model = module  # bare: fine
+    module._trainer.max_epochs = 20
+    module.on_fit_start()

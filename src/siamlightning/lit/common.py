@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 
 from siamlightning.configs import EXPORT_KEY
+from siamlightning.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,19 @@ def warn_skipped_frames(module: L.LightningModule, count: int) -> None:
             total,
             note or "see the worker logs",
         )
+
+
+def check_rewrappable(trainer: L.Trainer, *, what: str) -> None:
+    """Raise `ConfigError` when fitting under a strategy whose wrapper `rewrap_ddp` cannot rebuild
+    (FSDP, DeepSpeed, ...): at the start of the run, not at the epoch where ``what`` happens."""
+    wrapped = trainer.strategy.model
+    if wrapped is trainer.lightning_module or isinstance(wrapped, DistributedDataParallel):
+        return
+    raise ConfigError(
+        f"{what} changes the trained parameters mid-run, which needs a module that runs bare or "
+        f"under DistributedDataParallel (trainer.strategy=ddp); "
+        f"{type(trainer.strategy).__name__} wraps it in {type(wrapped).__name__}"
+    )
 
 
 def rewrap_ddp(trainer: L.Trainer) -> bool:

@@ -42,6 +42,7 @@ from torch import nn
 from torch.optim import Optimizer
 
 from siamlightning.lit.common import (
+    check_rewrappable,
     compile_net,
     rewrap_ddp,
     save_export,
@@ -183,6 +184,16 @@ class SiamRPNModule(L.LightningModule):
                 if isinstance(m, _BN):
                     m.train(id(m) not in frozen)
         return self
+
+    def on_fit_start(self) -> None:
+        """Fail now, not at ``backbone_unfreeze_epoch``, if the strategy cannot be re-wrapped."""
+        last = self.trainer.max_epochs
+        if self._train_modules and (
+            last is None or last < 0 or self.backbone_unfreeze_epoch < last
+        ):
+            check_rewrappable(
+                self.trainer, what=f"model.backbone_unfreeze_epoch={self.backbone_unfreeze_epoch}"
+            )
 
     def on_train_epoch_start(self) -> None:
         """Apply the epoch's trained parameters and BatchNorm modes; re-wrap DDP if they changed."""

@@ -284,7 +284,7 @@ def test_track_frame_folder_of_mixed_sizes(tmp_path):
         ("samples_per_epoch", 0, "data.samples_per_epoch must be >= 1, got 0"),
         ("batch_size", 0, "data.batch_size must be >= 1, got 0"),
         ("val_samples", -1, "data.val_samples must be >= 0, got -1"),
-        ("num_workers", -2, "data.num_workers must be >= 0, got -2"),
+        ("num_workers", -2, "data.num_workers must be an int >= 0 or 'auto', got -2"),
     ],
 )
 def test_datamodule_rejects_empty_epochs_and_batches(key, value, fragment):

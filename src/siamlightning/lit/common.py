@@ -44,17 +44,25 @@ def save_export(export: Mapping[str, Any], checkpoint: dict[str, Any]) -> None:
     checkpoint[EXPORT_KEY] = dict(export)
 
 
-def compile_net(net: torch.nn.Module, options: Mapping[str, Any] | None = None) -> None:
-    """`torch.compile` each child of ``net`` in place (``nn.Module.compile``): parameter names,
-    checkpoints and the modules' own methods (``template``) stay as they are.
+def compile_options(compile: bool | Mapping[str, Any]) -> dict[str, Any] | None:
+    """A module's ``compile=`` as `torch.compile` options: None (off), {} (true) or the mapping."""
+    if isinstance(compile, Mapping):
+        return dict(compile)
+    return {} if compile else None
+
+
+def compile_net(net: torch.nn.Module, options: Mapping[str, Any]) -> None:
+    """`torch.compile` each child of ``net`` in place (``nn.Module.compile``) unless it already
+    is: parameter names, checkpoints and the modules' own methods (``template``) stay as they are.
 
     ``options`` are `torch.compile` keyword arguments (default ``dynamic=False``: the template and
     search crops are two static shapes, each compiled once). A backbone that unfreezes, or a
     BatchNorm switching mode, recompiles once at that point.
     """
-    kwargs = {"dynamic": False, **(options or {})}
+    kwargs = {"dynamic": False, **options}
     for child in net.children():
-        child.compile(**kwargs)
+        if child._compiled_call_impl is None:
+            child.compile(**kwargs)
 
 
 def _first_note(module: L.LightningModule) -> str:

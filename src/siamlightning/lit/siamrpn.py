@@ -44,6 +44,7 @@ from torch.optim import Optimizer
 from siamlightning.lit.common import (
     check_rewrappable,
     compile_net,
+    compile_options,
     rewrap_ddp,
     save_export,
     tracker_export,
@@ -125,9 +126,7 @@ class SiamRPNModule(L.LightningModule):
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
         # True or torch.compile options: the net's children are compiled when a fit starts
-        self.compile_options: dict[str, Any] | None = (
-            dict(compile) if isinstance(compile, Mapping) else {} if compile else None
-        )
+        self.compile_options = compile_options(compile)
         # net + tracker configs stored in every checkpoint (see `tracker_export`)
         self.export_config: dict[str, Any] = tracker_export(**export) if export else {}
         self.last_outputs: dict[str, torch.Tensor] = {}
@@ -321,10 +320,9 @@ class SiamRPNModule(L.LightningModule):
             )
 
     def configure_model(self) -> None:
-        """Compile the net's children (``compile=``) once, before the strategy wraps the module."""
-        if self.compile_options is not None and not getattr(self, "_compiled", False):
+        """Compile the net's children (``compile=``) before the strategy wraps the module."""
+        if self.compile_options is not None:
             compile_net(self.net, self.compile_options)
-            self._compiled = True
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Store what `load_tracker` needs to rebuild the network and its tracker."""

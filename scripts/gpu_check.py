@@ -34,7 +34,6 @@ import csv
 import fnmatch
 import functools
 import gc
-import importlib.util
 import json
 import math
 import os
@@ -48,7 +47,6 @@ from collections.abc import Callable, Sequence
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -58,6 +56,7 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "bench"))  # the bench scripts import as modules
 # model config -> (experiment whose per-GPU batch it trains with, regimes measured)
 TRAIN_MODELS = {
     "siamrpn_alex_dwxcorr": ("siamrpn_alex_dwxcorr", ("frozen", "backbone")),
@@ -151,18 +150,6 @@ def make_settings(args: argparse.Namespace) -> Settings:
     )
 
 
-@functools.cache
-def script(name: str) -> ModuleType:
-    """``scripts/bench/<name>.py`` as a module (the bench scripts are no package)."""
-    spec = importlib.util.spec_from_file_location(
-        f"gpu_check_{name}", HERE / "bench" / f"{name}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def experiment_batch(experiment: str) -> int:
     """The per-process ``data.batch_size`` of ``conf/experiment/<experiment>.yaml``."""
     from siamlightning.configs import compose
@@ -176,8 +163,10 @@ def train_check(model: str, regime: str, precision: str, s: Settings) -> dict[st
     argv = ["--model", model, "--regime", regime, "--precision", precision]
     argv += ["--batch", str(batch), "--warmup", str(s.warmup), "--steps", str(s.steps)]
     argv += ["--threads", str(s.threads), "--accelerator", s.device]
+    import bench_train_step
+
     with redirect_stdout(sys.stderr):  # its own JSON line is progress here
-        out = script("bench_train_step").main(argv)
+        out = bench_train_step.main(argv)
     median = out["median_step_s"]
     return {
         "batch": batch,
@@ -196,8 +185,9 @@ def train_check(model: str, regime: str, precision: str, s: Settings) -> dict[st
 @functools.cache
 def track_sequence(frames: int) -> tuple[list[np.ndarray], list[list[float]]]:
     """bench_track_rpn's synthetic 640x360 sequence of ``frames`` frames, RGB, and its boxes."""
-    bench = script("bench_track_rpn")
-    bgr, boxes, _ = bench.make_sequence(frames, 640, 360, 0, bench.REFERENCE)
+    import bench_track_rpn
+
+    bgr, boxes, _ = bench_track_rpn.make_sequence(frames, 640, 360, 0, bench_track_rpn.REFERENCE)
     return [np.ascontiguousarray(f[..., ::-1]) for f in bgr], boxes
 
 
@@ -206,7 +196,9 @@ def track_check(model: str, precision: str, s: Settings) -> dict[str, Any]:
     frames, boxes = track_sequence(s.track_frames)
     opts = dict(seed=0, ckpt=[], runs=s.track_runs, device=s.device)
     args = argparse.Namespace(**opts, warmup_frames=min(10, s.track_frames))
-    out = script("bench_track_rpn").bench(model, precision, frames, boxes, args)
+    import bench_track_rpn
+
+    out = bench_track_rpn.bench(model, precision, frames, boxes, args)
     out.pop("_boxes")
     return {"precision": precision, "frames": s.track_frames - 1, "runs": s.track_runs, **out}
 
@@ -392,7 +384,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{torch.__version__}, built for CUDA {torch.version.cuda}); run it on a GPU "
             "machine, or pass --device cpu for the CPU code path"
         )
-    script("bench_train_step").set_threads(s.threads)  # the tracking checks run with them too
+    import bench_train_step
+
+    bench_train_step.set_threads(s.threads)  # the tracking checks run with them too
     header = f"gpu_check --device {s.device}{' --quick' if args.quick else ''}: {machine()}"
     print(f"[gpu_check] {header}; {len(checks)} checks", file=sys.stderr, flush=True)
     records = []

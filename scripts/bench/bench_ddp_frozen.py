@@ -25,7 +25,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train_step import compose_model_config, cpu_model, synthetic_batches
+from bench_train_step import compose_model_config, cpu_model, step_timer, synthetic_batches
 
 MECHANISMS = ("rewrap", "find_unused", "all_grads")
 
@@ -87,20 +86,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     module = _module(cfg, args.mechanism)
     out = Path(tempfile.mkdtemp()) / "times.json"
 
-    class Timer(L.Callback):
-        def __init__(self) -> None:
-            self.times: list[float] = []
-            self.t0 = 0.0
+    timer = step_timer()
 
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-            self.t0 = time.perf_counter()
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-            self.times.append(time.perf_counter() - self.t0)
-
+    class SaveTimes(L.Callback):
         def on_train_end(self, trainer, pl_module) -> None:
-            if trainer.is_global_zero:
-                out.write_text(json.dumps(self.times))
+            if trainer.is_global_zero:  # a forked rank: its times come back through a file
+                out.write_text(json.dumps(timer.times))
 
     n = args.warmup + args.steps
     trainer = L.Trainer(
@@ -117,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         enable_progress_bar=False,
         enable_model_summary=False,
         use_distributed_sampler=False,
-        callbacks=[Timer()],
+        callbacks=[timer, SaveTimes()],
     )
     loader = synthetic_batches(
         batch=args.batch,

@@ -36,15 +36,14 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib.util
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -53,15 +52,7 @@ import torch
 
 SOURCES = ("full_frames", "crop_cache")
 HERE = Path(__file__).resolve().parent
-
-
-def sibling(name: str) -> ModuleType:
-    """The script ``scripts/bench/<name>.py`` as a module (bench scripts are no package)."""
-    path = HERE / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"siamlightning_bench_{name}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+sys.path.insert(0, str(HERE))  # the sibling bench scripts import as modules
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -183,7 +174,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Run every (source, workers) measurement; print one JSON line each and return them."""
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    bench_pairs, train_step = sibling("bench_pairs"), sibling("bench_train_step")
+    import bench_pairs
+    import bench_train_step as train_step
+
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.work or tmp)

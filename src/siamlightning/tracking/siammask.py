@@ -9,7 +9,7 @@ exceeds ``min_polygon_area`` (100 px), gives the rotated rectangle ``cv2.minArea
 
 `TrackResult` carries ``box`` (x, y, w, h), ``score``, ``polygon`` (8,) = x1, y1, ..., x4, y4 and
 ``mask`` (H, W) float32 probabilities (``mask > tracker.mask_threshold`` is the binary mask the
-polygon comes from).
+polygon comes from; -1 outside the pasted window with ``crop_convention="siammask"``).
 
 Geometry. The search crop of side ``s_x`` (``round(s_x)``) is centred on the previous state;
 cell (y, x) is the exemplar-sized window centred ``((x, y) - S // 2) * stride`` crop pixels from
@@ -22,6 +22,11 @@ the crop centre, i.e. a square of side ``exemplar_size * s_x / search_size`` ima
   pixel-index coordinates and mapped by ``(W - 1) / W``-scaled output pixels, which puts the
   mask about half a mask pixel (``0.5 * s_x / search_size`` px) up-left of the exact paste
   and scales it by (W - 1) / W about the image origin, exactly as pysot does.
+* ``"siammask"``: foolwood/SiamMask's ``tools/test.py`` (``siamese_track``): the same paste
+  (``crop_back``), of the window around its continuous centre, with border value -1: the mask
+  is -1 outside the window and blends towards -1 over the last pixel at its edge (pysot's 0
+  keeps a little more of a mask that touches the window's edge). An empty mask's polygon is the
+  box before `clip_box` (foolwood builds it before clipping; pysot after).
 
 Polygon vertices are pixel indices of the mask's boundary pixels (as pysot and the VOT
 rasteriser, which fills both end nodes).
@@ -57,13 +62,17 @@ def paste_mask(
 
 
 def paste_mask_pysot(
-    mask: np.ndarray, window: tuple[float, float, float], frame_size: tuple[int, int]
+    mask: np.ndarray,
+    window: tuple[float, float, float],
+    frame_size: tuple[int, int],
+    border: float = 0.0,
 ) -> np.ndarray:
     """(m, m) mask of the square ``window`` = (x0, y0, side) -> (H, W) float32: pysot's paste.
 
     pysot's ``_crop_back``: output pixel u <- mask (u - x0) * m / side, then the whole map is
-    shrunk by (W - 1) / W (likewise y); bilinear, zero border. ``frame_size`` is (W, H); x0, y0
-    are pixel-index coordinates (pysot's ``center_pos - s_x / 2 + offset``).
+    shrunk by (W - 1) / W (likewise y); bilinear, ``border`` outside (pysot 0, foolwood -1).
+    ``frame_size`` is (W, H); x0, y0 are in the tracker's centre coordinates (pysot's
+    ``center_pos - s_x / 2 + offset``).
     """
     width, height = frame_size
     s = mask.shape[0] / window[2]
@@ -76,7 +85,7 @@ def paste_mask_pysot(
         (width, height),
         flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT,
-        borderValue=0.0,
+        borderValue=float(border),
     )
 
 
@@ -173,11 +182,13 @@ class SiamMaskTracker(SiamRPNTracker):
             off += (out_size - self.exemplar_size) / 2
             x0, y0 = center - crop_side / 2 + off * scale
             window = (x0, y0, scale * self.exemplar_size)
-            mask = paste_mask_pysot(prob, window, (width, height))
+            border = -1.0 if self._siammask else 0.0
+            mask = paste_mask_pysot(prob, window, (width, height), border)
         else:
             offset = np.array([x - half, y - half], dtype=np.float64) * self.stride * scale
             cx, cy = center + offset
             mask = paste_mask(prob, (cx, cy), self.exemplar_size * scale, (width, height))
         binary = (mask > self.mask_threshold).astype(np.uint8)
-        polygon = mask_polygon(binary, res.box, self.min_polygon_area)
+        box = self._unclipped if self._siammask else res.box
+        polygon = mask_polygon(binary, box, self.min_polygon_area)
         return TrackResult(box=res.box, score=res.score, polygon=polygon, mask=mask)

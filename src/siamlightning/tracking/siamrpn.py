@@ -5,7 +5,7 @@ foreground, decode the anchors, apply the scale/ratio penalty (``penalty_k``) an
 window (``window_influence``), take the best anchor, move the centre fully, smooth the size with
 ``lr = penalty * score * lr``, clip, return the box and the unpenalised score.
 
-Crop conventions (``crop_convention``, keyword-only; the decoding is the same in both):
+Crop conventions (``crop_convention``, keyword-only; the decoding is the same in all):
 
 * ``"exact"`` (default, our trained checkpoints): the centre is kept in continuous pixels
   (``x + w / 2``, as every crop here), `crop_square` centres the ``round(s_x)`` window exactly
@@ -17,8 +17,13 @@ Crop conventions (``crop_convention``, keyword-only; the decoding is the same in
   starting at ``floor(c - (s + 1) / 2 + 0.5)``, i.e. centred 0.5-1.5 px left of / above the
   target, truncated-mean padding, ``cv2.resize``), the padding is the init frame's ``np.mean``
   and ``s_x = s_z * (search / exemplar)`` in pysot's operation order.
+* ``"siammask"`` (foolwood/SiamMask weights, `load_tracker` sets it for its configs): foolwood's
+  ``tools/test.py`` ``siamese_track``, i.e. ``"pysot"`` with three differences: the centre is
+  continuous (``x + w / 2``: its VOS init ``cv2.boundingRect`` -> ``x + w / 2``, its boxes
+  ``cxy_wh_2_rect``), the window corner is Python's ``round(cx - (s + 1) / 2)`` (half to even;
+  pysot rounds half up) and ``s_x = s_z + 2 * (search - exemplar) / 2 / scale`` in its order.
 
-Both return ``[cx - w / 2, cy - h / 2, w, h]`` of their own centre (pysot's boxes thus lie 0.5 px
+All return ``[cx - w / 2, cy - h / 2, w, h]`` of their own centre (pysot's boxes thus lie 0.5 px
 left of / above the box centred on its state) and clip the centre with `clip_box` to
 ``[0, W] x [0, H]`` of their own coordinates (pysot's ``_bbox_clip``). The chosen anchor's
 index is kept in ``_best`` (`SiamMaskTracker` takes its mask there).
@@ -43,7 +48,7 @@ from siamlightning.tracking.base import (
 )
 
 INPUT_FORMATS = ("bgr255", "rgb255")
-CROP_CONVENTIONS = ("exact", "pysot")
+CROP_CONVENTIONS = ("exact", "pysot", "siammask")
 
 
 def _change(r: np.ndarray) -> np.ndarray:
@@ -104,7 +109,8 @@ class SiamRPNTracker(Tracker):
                 f"crop_convention must be one of {CROP_CONVENTIONS}, got {crop_convention!r}"
             )
         self.crop_convention = crop_convention
-        self._pysot = crop_convention == "pysot"
+        self._pysot = crop_convention in ("pysot", "siammask")  # integer get_subwindow crops
+        self._siammask = crop_convention == "siammask"
         self.device = torch.device(device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net = net.to(self.device, memory_format=self.memory_format).eval()
@@ -125,12 +131,16 @@ class SiamRPNTracker(Tracker):
         self.size = np.ones(2)  # (w, h)
         self.pad: tuple[float, float, float] = (0.0, 0.0, 0.0)
         self._best = -1  # anchor index (a * S * S + y * S + x) the last search chose
+        self._unclipped = np.zeros(4)  # the last box before `clip_box`
 
     # -- building blocks (the benchmark times `_crop` and `_forward` separately) --------------
 
     def _crop(self, image: np.ndarray, size: float, out_size: int) -> torch.Tensor:
         """RGB uint8 image -> (1, 3, out, out) float 0-255 crop, BGR when the net wants it."""
         center = (self.center[0], self.center[1])
+        if self._siammask:  # foolwood: corner round(c - (s + 1) / 2), half to even
+            half = (int(size) + 1) / 2
+            center = (round(center[0] - half) + half, round(center[1] - half) + half)
         if self._pysot:
             crop = pysot_subwindow(image, center, int(size), out_size, self.pad)
         else:
@@ -170,7 +180,9 @@ class SiamRPNTracker(Tracker):
         w, h = float(self.size[0]), float(self.size[1])
         s_z = context_size(w, h, self.context_amount)
         scale_z = self.exemplar_size / s_z
-        if self._pysot:
+        if self._siammask:  # foolwood: s_x + 2 * pad, pad = (search - exemplar) / 2 / scale
+            s_x = s_z + 2 * ((search_size - self.exemplar_size) / 2 / scale_z)
+        elif self._pysot:
             s_x = s_z * (search_size / self.exemplar_size)
         else:
             s_x = s_z * search_size / self.exemplar_size
@@ -209,7 +221,7 @@ class SiamRPNTracker(Tracker):
     def box_center(self, box: np.ndarray | list[float]) -> np.ndarray:
         """(2,) centre of a box (x, y, w, h) in this tracker's convention (see the module doc)."""
         x, y, w, h = (float(v) for v in box)
-        if self._pysot:
+        if self._pysot and not self._siammask:
             return np.array([x + (w - 1) / 2, y + (h - 1) / 2])
         return np.array([x + w / 2, y + h / 2])
 
@@ -236,6 +248,7 @@ class SiamRPNTracker(Tracker):
         cx, cy = self.center + disp[:2]
         w, h = self.size * (1.0 - lr) + disp[2:] * lr if lr > 0 else self.size  # no inf * 0
         height, width = image.shape[:2]
+        self._unclipped = np.array([cx - w / 2, cy - h / 2, w, h])  # foolwood's empty-mask box
         cx, cy, w, h = clip_box(cx, cy, w, h, width, height)
         self.center = np.array([cx, cy])
         self.size = np.array([w, h])

@@ -9,6 +9,13 @@ weights="model.pth")`` builds the pysot config's network
 wraps it in the tracker of ``tracker=<config>`` (the config's published TRACK values, composed
 by Hydra) with ``crop_convention="pysot"``, so that its boxes equal pysot's own tracker's.
 ``siammask_r50_l3`` gives a `SiamMaskTracker`, whose results also carry a polygon and a mask.
+
+foolwood/SiamMask's models load the same way: ``load_tracker("siammask_davis" | "siammask_vot" |
+"siammask_vot_ld", weights="SiamMask_DAVIS.pth")`` builds the siammask_r50_l3 network, maps the
+file's keys (`siamlightning.models.siammask_weights`; foolwood's or pysot's layout) and uses the
+``config_davis`` / ``config_vot`` / ``config_vot18`` TRACK values with
+``crop_convention="siammask"`` (foolwood's ``tools/test.py``), so that boxes and masks equal
+foolwood's own ``siamese_track``.
 """
 
 from __future__ import annotations
@@ -29,9 +36,18 @@ from siamlightning.tracking.moved_names import upgrade_config
 
 
 def _pysot_builders() -> dict[str, Any]:
+    """pysot config names and foolwood/SiamMask's (the siammask_r50_l3 net) -> net builders."""
     from siamlightning.models.pysot_weights import PYSOT_CONFIGS
+    from siamlightning.models.siammask_weights import FOOLWOOD_CONFIGS
 
-    return PYSOT_CONFIGS
+    siammask = PYSOT_CONFIGS["siammask_r50_l3"]
+    return {**PYSOT_CONFIGS, **dict.fromkeys(FOOLWOOD_CONFIGS, siammask)}
+
+
+def _is_foolwood(config_name: str) -> bool:
+    from siamlightning.models.siammask_weights import FOOLWOOD_CONFIGS
+
+    return config_name in FOOLWOOD_CONFIGS
 
 
 def _yaml_name(config_name: str) -> str:
@@ -67,13 +83,14 @@ def pysot_tracker_config(config_name: str) -> dict[str, Any]:
     """The tracker config (``_target_`` + published TRACK values) of a pysot config name.
 
     ``crop_convention`` is ``"pysot"`` (pysot's crop window, centre and clipping range: the
-    weights were trained on pysot's crops); the yaml's own value (``"exact"``) is for networks
-    trained here with that tracker config.
+    weights were trained on pysot's crops), ``"siammask"`` for foolwood/SiamMask's configs (its
+    ``tools/test.py``); the yaml's own value (``"exact"``) is for networks trained here with
+    that tracker config.
     """
     _check_pysot_name(config_name)
     tracker = compose("eval", [f"tracker={_yaml_name(config_name)}"]).tracker
     cfg = OmegaConf.to_container(tracker, resolve=True)
-    cfg["crop_convention"] = "pysot"
+    cfg["crop_convention"] = "siammask" if _is_foolwood(config_name) else "pysot"
     return cfg  # type: ignore[return-value]
 
 
@@ -86,8 +103,12 @@ def build_pysot_model(config_name: str) -> torch.nn.Module:
 def load_pysot_net(
     config_name: str, weights: str | Path | Mapping
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """pysot config name + pysot ``model.pth`` (or its state dict) -> (net, tracker config)."""
+    """pysot config name + pysot ``model.pth`` (or its state dict) -> (net, tracker config).
+
+    SiamMask configs (``siammask_r50_l3`` and foolwood's) read foolwood's layout or pysot's.
+    """
     from siamlightning.models.pysot_weights import load_pysot_state_dict
+    from siamlightning.models.siammask_weights import load_siammask_weights
 
     tracker_cfg = pysot_tracker_config(config_name)
     if isinstance(weights, str | Path):
@@ -95,7 +116,10 @@ def load_pysot_net(
         if not weights.is_file():
             raise FileNotFoundError(f"pysot weights {weights} do not exist")
     net = build_pysot_model(config_name)
-    load_pysot_state_dict(net, weights, config_name)
+    if config_name == "siammask_r50_l3" or _is_foolwood(config_name):
+        load_siammask_weights(net, weights, config_name)
+    else:
+        load_pysot_state_dict(net, weights, config_name)
     return net.eval(), tracker_cfg
 
 
@@ -151,8 +175,9 @@ def load_tracker(
 
     Args:
         source: a Lightning checkpoint written by a siamlightning module (``last.ckpt``), or,
-            with ``weights``, a pysot config name (`pysot_config_names`).
-        weights: pysot ``model.pth`` (path or state dict) for the config named by ``source``;
+            with ``weights``, a pysot or foolwood/SiamMask config name (`pysot_config_names`).
+        weights: pysot ``model.pth`` or foolwood ``SiamMask_*.pth`` (path or state dict) for
+            the config named by ``source``;
             ``None`` for a siamlightning checkpoint.
         device: where the network runs (``"cpu"``, ``"cuda"``, ``"cuda:1"``); default: the
             stored tracker config's (``cpu``).

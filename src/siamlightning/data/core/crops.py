@@ -71,6 +71,24 @@ def warp_crop(
     )
 
 
+def warp_mask(
+    mask: np.ndarray, matrix: np.ndarray, out_size: int, threshold: float = 0.5
+) -> np.ndarray:
+    """A (H, W) bool / {0, 1} mask under a `crop_affine` matrix: (out_size, out_size) uint8 0/1.
+
+    SiamMask's mask crop: bilinear on the float {0, 1} mask, padding 0, then ``> threshold``.
+    """
+    warped = cv2.warpAffine(
+        np.asarray(mask, dtype=np.float32),
+        matrix,
+        (out_size, out_size),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0.0,
+    )
+    return (warped > threshold).view(np.uint8)
+
+
 def crop_square(
     image: np.ndarray,
     center: tuple[float, float],

@@ -34,9 +34,15 @@ def read_image(path: str | Path) -> np.ndarray:
 def read_mask(path: str | Path) -> np.ndarray:
     """Decode a mask image to a bool array (H, W): nonzero pixels are foreground."""
     p = Path(path)
-    img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise FrameReadError("mask file is missing or cannot be decoded", path=p)
+    try:
+        data = np.fromfile(p, dtype=np.uint8)
+    except FileNotFoundError:
+        raise FrameReadError("mask file does not exist", path=p) from None
+    except OSError as exc:
+        raise FrameReadError(f"cannot read mask file ({exc})", path=p) from None
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None or img.size == 0:
+        raise FrameReadError("mask file cannot be decoded (corrupt or truncated?)", path=p)
     if img.ndim == 3:
         img = img.max(axis=2)
     return img > 0

@@ -14,14 +14,23 @@ The crops are JPEGs with a restart marker after every MCU. `CropCache.read` cuts
 needs out of the bitstream (renumbering the markers) and decodes only them: a 127-px template
 touches ~10% of a 511 crop and a 255-px search ~30%, so decoding costs about a third of a full
 decode. Files without that structure are decoded whole. `PairDataset` uses the cache only for
-pixels: pairs, boxes and jitter are drawn exactly as on the fly, so both paths give the same
-samples up to JPEG and double-resampling error.
+pixels (and masks): pairs, boxes and jitter are drawn exactly as on the fly, so both paths give
+the same samples up to JPEG and double-resampling error. The reader, `CropCache`, and the file
+layout live in `crop_reader`.
+
+Masks (``masks=True``, the default, for sequences with ``has_masks``): the same 511 warp of the
+float {0, 1} frame mask (bilinear, padding 0), binarised ``> mask_threshold`` and stored as a
+0/255 grey PNG ``<frame:06d>.m.png`` next to the crop (lossless). The threshold is per source,
+as SiamMask's ``par_crop.py`` (spec siammask-and-vos.md §0.1, §1.1): ``youtube_vos`` 0.2,
+``coco`` 0.5; sources SiamMask does not crop (``davis``, ``synthetic``, any other) use 0.5, the
+training label's own threshold. `CropCache.mask` warps a cached mask by a sample's matrix the
+way `CropCache.crop` does pixels, then ``> 0.5`` (spec §1.2 step 7). A frame whose mask cannot
+be read is a failure of the build (its image crop is kept; the sequence is retried next time).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing as mp
 import os
 import time
@@ -38,23 +47,38 @@ from siamlightning.data.core.crops import (
     crop_affine,
     image_mean,
     warp_crop,
+    warp_mask,
 )
+from siamlightning.data.core.masks import frame_mask
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
-from siamlightning.data.tools.jpeg import decode_region
+from siamlightning.data.tools.crop_reader import (
+    INDEX_FILE,
+    META_FILE,
+    PART_FILE,
+    CropCache,
+    crop_path,
+    mask_path,
+)
 from siamlightning.errors import DataError
 
-__all__ = ["CropCache", "build_crop_cache", "cache_geometry", "crop_path"]
+__all__ = [
+    "MASK_THRESHOLDS",
+    "CropCache",
+    "build_crop_cache",
+    "cache_geometry",
+    "crop_path",
+    "mask_path",
+]
 
-INDEX_FILE, META_FILE, PART_FILE = "crop_index.npz", "crop_cache.json", "crops.npz"
 VERSION = 1
+#: binarisation of the 511 mask crops per source (SiamMask par_crop.py); others: `DEFAULT_MASK_THR`
+MASK_THRESHOLDS = {"youtube_vos": 0.2, "coco": 0.5}
+DEFAULT_MASK_THR = 0.5
 
 
-def crop_path(out_dir: str | Path, name: str, frame: int) -> Path:
-    """``<out>/<name>/<frame:06d>.x.jpg``; rejects names that would leave ``out_dir``."""
-    parts = Path(name).parts
-    if not parts or Path(name).is_absolute() or ".." in parts:
-        raise ValueError(f"sequence name {name!r} cannot be used as a cache folder")
-    return Path(out_dir, name, f"{frame:06d}.x.jpg")
+def _threshold(source: str) -> float:
+    """The threshold a mask crop of dataset ``source`` is binarised at (`MASK_THRESHOLDS`)."""
+    return MASK_THRESHOLDS.get(source, DEFAULT_MASK_THR)
 
 
 def cache_geometry(
@@ -103,50 +127,85 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _finished(seq: Sequence, out: str, want_masks: bool) -> dict[str, Any] | None:
+    """The record of a finished sequence (its ``crops.npz``) if every file it lists is there."""
+    part = crop_path(out, seq.name, 0).parent / PART_FILE
+    if not part.is_file():
+        return None
+    with np.load(part) as z:
+        done = z["frame"].tolist()
+        masked = z["mask"].tolist() if "mask" in z.files else [False] * len(done)
+    ok = all(crop_path(out, seq.name, f).is_file() for f in done)
+    ok &= all(mask_path(out, seq.name, f).is_file() for f, m in zip(done, masked) if m)
+    if ok and (not want_masks or all(masked)):
+        return {"name": seq.name, "existing": len(done), "written": 0, "failures": []}
+    part.unlink()
+    return None
+
+
+def _mask_crop(
+    seq: Sequence, f: int, shape: tuple[int, int] | None, g: np.ndarray, size: int, thr: float
+) -> bytes:
+    """The 0/255 PNG of frame ``f``'s mask under the cache geometry ``g`` = (cx, cy, side)."""
+    mask = frame_mask(seq, f, shape)
+    crop = warp_mask(mask, crop_affine((g[0], g[1]), g[2], size), size, thr) * np.uint8(255)
+    ok, buf = cv2.imencode(".png", crop)
+    if not ok:
+        raise OSError("PNG encoding failed")
+    return buf.tobytes()
+
+
 def _crop_sequence(job: tuple[Sequence, str, dict[str, Any]]) -> dict[str, Any]:
     """Crop the visible frames of one sequence (a pool task); resumes from existing files."""
     seq, out, p = job
+    want_masks = bool(p["masks"]) and seq.has_masks
+    found_part = _finished(seq, out, want_masks)
+    if found_part is not None:
+        return found_part
     folder = crop_path(out, seq.name, 0).parent
-    part = folder / PART_FILE
-    if part.is_file():  # a finished sequence: done unless a crop file went missing since
-        with np.load(part) as z:
-            done = z["frame"].tolist()
-        if all(crop_path(out, seq.name, f).is_file() for f in done):
-            return {"name": seq.name, "existing": len(done), "written": 0, "failures": []}
-        part.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     frames = np.flatnonzero(seq.visible)
     g = p["geometry"]
+    size = g["size"]
     geoms = cache_geometry(
-        seq.boxes[frames], size=g["size"], exemplar_size=g["exemplar"], context_amount=g["context"]
+        seq.boxes[frames], size=size, exemplar_size=g["exemplar"], context_amount=g["context"]
     )
-    keep, pads, failures, written = [], [], [], 0
+    keep, pads, masked, failures, written = [], [], [], [], 0
     for f, g in zip(frames.tolist(), geoms):
         path = crop_path(out, seq.name, f)
         found = _comment(path)
+        shape = None
         if found is not None and np.allclose(found[0], g, rtol=0, atol=1e-6):
-            keep.append(f)
-            pads.append(found[1])
-            continue
-        try:
-            image = seq.read_frame(f)
-        except DataError as exc:
-            failures.append(str(exc))
-            continue
-        pad = np.array(image_mean(image))
-        size = p["geometry"]["size"]
-        crop = warp_crop(image, crop_affine((g[0], g[1]), g[2], size), size, tuple(pad))
-        _write(path, _encode(crop, g, pad, p["quality"]))
+            pad = found[1]
+        else:
+            try:
+                image = seq.read_frame(f)
+            except DataError as exc:
+                failures.append(str(exc))
+                continue
+            shape = image.shape[:2]
+            pad = np.array(image_mean(image))
+            crop = warp_crop(image, crop_affine((g[0], g[1]), g[2], size), size, tuple(pad))
+            _write(path, _encode(crop, g, pad, p["quality"]))
+            written += 1
         keep.append(f)
         pads.append(pad)
-        written += 1
+        mpath = mask_path(out, seq.name, f)
+        if want_masks and (shape is not None or not mpath.is_file()):  # new crop: new mask
+            try:
+                _write(mpath, _mask_crop(seq, f, shape, g, size, p["mask_threshold"]))
+            except DataError as exc:  # the image crop stays; the sequence is retried
+                mpath.unlink(missing_ok=True)  # a mask of an older crop no longer fits
+                failures.append(str(exc))
+        masked.append(want_masks and mpath.is_file())
     idx = np.searchsorted(frames, keep)
     arrays = dict(frame=np.asarray(keep, np.int64), geom=geoms[idx].reshape(-1, 3))
     arrays["pad"] = np.asarray(pads, np.float32).reshape(-1, 3)
+    arrays["mask"] = np.asarray(masked, bool)
     if not failures:  # a sequence with failures is retried on the next build
         tmp = folder / (PART_FILE + ".tmp.npz")
         np.savez(tmp, **arrays)
-        os.replace(tmp, part)
+        os.replace(tmp, folder / PART_FILE)
     return {"name": seq.name, "existing": len(keep) - written, "written": written,
             "failures": failures, **arrays}  # fmt: skip
 
@@ -170,22 +229,34 @@ def build_crop_cache(
     workers: int = 2,
     quality: int = 90,
     progress: bool = True,
+    masks: bool = True,
+    mask_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Write (or complete) the crop cache of ``index`` in ``out_dir``; returns a summary dict
-    (``crops``, ``written``, ``existing``, ``failed``, ``failures`` (first 20), ``seconds``)."""
+    (``crops``, ``written``, ``existing``, ``failed``, ``failures`` (first 20), ``seconds``).
+
+    ``masks``: also crop the masks of sequences that have them; ``mask_threshold``: their
+    binarisation, None = `MASK_THRESHOLDS` of ``index.name`` (youtube_vos 0.2, others 0.5).
+    """
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # the keys of crop_cache.json (its format: caches built before keep resuming)
     geometry = dict(size=int(size), exemplar=int(exemplar_size), context=float(context_amount))
-    meta = {"version": VERSION, "dataset": index.name, **geometry}
+    thr = float(mask_threshold if mask_threshold is not None else _threshold(index.name))
+    meta = {"version": VERSION, "dataset": index.name, **geometry, "mask_threshold": thr}
     meta_path = out / META_FILE
     if meta_path.is_file():
         old = json.loads(meta_path.read_text())
         if {k: old.get(k) for k in geometry} != geometry:
             raise ValueError(f"{meta_path}: cache built with {old}, asked for {geometry}")
+        if masks and old.get("mask_threshold", thr) != thr:  # caches from before masks: none
+            raise ValueError(
+                f"{meta_path}: mask crops binarised at {old['mask_threshold']}, asked for {thr}"
+            )
     _write(meta_path, json.dumps(meta, indent=1).encode())
-    jobs = [(s, str(out), {"geometry": geometry, "quality": int(quality)}) for s in index]
+    params = {"geometry": geometry, "quality": int(quality), "masks": masks, "mask_threshold": thr}
+    jobs = [(s, str(out), params) for s in index]
     counts = {s.name: int(s.visible.sum()) for s in index}
     bar = tqdm(total=sum(counts.values()), desc="crop cache", unit="crop", disable=not progress)
     done: dict[str, dict[str, Any]] = {}
@@ -199,9 +270,11 @@ def build_crop_cache(
         if "frame" not in r:
             with np.load(crop_path(out, s.name, 0).parent / PART_FILE) as z:
                 r.update({k: z[k] for k in ("frame", "geom", "pad")})
+                r["mask"] = z["mask"] if "mask" in z.files else np.zeros(len(r["frame"]), bool)
         parts.append(r)
     lens = [len(r["frame"]) for r in parts]
-    empty = {"frame": np.zeros(0, np.int64), "geom": np.zeros((0, 3)), "pad": np.zeros((0, 3))}
+    empty = {"frame": np.zeros(0, np.int64), "geom": np.zeros((0, 3)), "pad": np.zeros((0, 3)),
+             "mask": np.zeros(0, bool)}  # fmt: skip
     cat = {k: np.concatenate([r[k] for r in parts] or [v]) for k, v in empty.items()}
     tmp = out / (INDEX_FILE + ".tmp.npz")
     offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
@@ -211,82 +284,6 @@ def build_crop_cache(
     return {
         "out_dir": str(out), "sequences": len(parts), "crops": int(sum(lens)),
         "written": sum(r["written"] for r in parts), "existing": sum(r["existing"] for r in parts),
-        "failed": len(failures), "failures": failures[:20], "seconds": time.perf_counter() - t0,
+        "masks": int(cat["mask"].sum()), "failed": len(failures), "failures": failures[:20],
+        "seconds": time.perf_counter() - t0,
     }  # fmt: skip
-
-
-class CropCache:
-    """A built crop cache: look up a (sequence name, frame) and read the pixels a crop needs."""
-
-    def __init__(self, out_dir: str | Path) -> None:
-        self.root = Path(out_dir)
-        meta_path, index_path = self.root / META_FILE, self.root / INDEX_FILE
-        if not index_path.is_file():
-            raise DataError("not a finished crop cache (run build_crop_cache)", path=index_path)
-        self.meta = json.loads(meta_path.read_text())
-        self.size = int(self.meta["size"])
-        with np.load(index_path) as z:
-            names, self.offsets = z["names"].tolist(), z["offsets"]
-            self.frame, self.geom, self.pad = z["frame"], z["geom"], z["pad"]
-        self._seq = {n: k for k, n in enumerate(names)}
-        self._base = str(self.root)
-        self._names = names
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    def lookup(self, name: str, frame: int) -> int:
-        """Cache row of frame ``frame`` of sequence ``name``, or -1 when it was not cropped."""
-        k = self._seq.get(name)
-        if k is None:
-            return -1
-        a, b = int(self.offsets[k]), int(self.offsets[k + 1])
-        i = a + int(np.searchsorted(self.frame[a:b], frame))
-        return i if i < b and self.frame[i] == frame else -1
-
-    def bind(self, names: list[str], offsets: np.ndarray) -> np.ndarray:
-        """Cache row (or -1) of every frame row of an index, (F,) int64, given its sequence
-        ``names`` (S,) and frame-table ``offsets`` (S + 1,)."""
-        rows = np.full(int(offsets[-1]), -1, dtype=np.int64)
-        for j, name in enumerate(names):
-            k = self._seq.get(name)
-            if k is None:
-                continue
-            a, b = int(self.offsets[k]), int(self.offsets[k + 1])
-            frames = self.frame[a:b]
-            ok = frames < offsets[j + 1] - offsets[j]
-            rows[offsets[j] + frames[ok]] = np.arange(a, b)[ok]
-        return rows
-
-    def crop(self, row: int, matrix: np.ndarray, out_size: int) -> np.ndarray:
-        """The (out, out, 3) crop that `warp_crop` (frame, ``matrix``, out) makes, from the cache.
-
-        ``matrix`` maps output to frame pixels; composed with the cache crop's own map it becomes
-        output -> cache pixels; only the region it samples (+ 2 px) is decoded.
-        """
-        c = self.matrix(row)
-        ax, ay = matrix[0, 0] / c[0, 0], matrix[1, 1] / c[1, 1]
-        tx, ty = (matrix[0, 2] - c[0, 2]) / c[0, 0], (matrix[1, 2] - c[1, 2]) / c[1, 1]
-        xs, ys = sorted((tx, tx + ax * (out_size - 1))), sorted((ty, ty + ay * (out_size - 1)))
-        box = (
-            math.floor(xs[0]) - 2,
-            math.floor(ys[0]) - 2,
-            math.ceil(xs[1]) + 3,
-            math.ceil(ys[1]) + 3,
-        )
-        image, ox, oy = self.read(row, box)
-        m = np.array([[ax, 0.0, tx - ox], [0.0, ay, ty - oy]])
-        pad = (*(float(v) for v in self.pad[row]), 0.0)
-        # OpenCV warps 4 channels about 1.7x faster than 3; the region is small to convert
-        rgba = cv2.cvtColor(image, cv2.COLOR_RGB2RGBA)
-        return cv2.cvtColor(warp_crop(rgba, m, out_size, pad), cv2.COLOR_RGBA2RGB)
-
-    def matrix(self, row: int) -> np.ndarray:
-        """2x3 map from cache-crop pixels to frame pixels (`crop_affine` convention)."""
-        cx, cy, side = self.geom[row]
-        return crop_affine((cx, cy), side, self.size)
-
-    def read(self, row: int, box: tuple[int, int, int, int]) -> tuple[np.ndarray, int, int]:
-        """RGB pixels covering ``box`` = (x0, y0, x1, y1) of the crop, with their origin (x, y)."""
-        k = int(np.searchsorted(self.offsets, row, side="right")) - 1
-        return decode_region(f"{self._base}/{self._names[k]}/{self.frame[row]:06d}.x.jpg", box)

@@ -6,6 +6,7 @@ import os
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from siamlightning.data.pairs.datamodule import TrackingDataModule
 from siamlightning.errors import ConfigError
@@ -56,3 +57,18 @@ def test_the_loader_gets_the_resolved_count(monkeypatch):
     dm.setup("fit")
     loader = dm.train_dataloader()
     assert loader.num_workers == 2 and loader.persistent_workers
+
+
+def test_masks_reach_the_train_and_val_batches():
+    dm = TrackingDataModule(
+        train_sources=SOURCES, val_sources=SOURCES, num_workers=0, batch_size=4, masks=True
+    )
+    dm.setup("fit")
+    assert dm.train_set.masks and dm.val_set.masks
+    for loader in (dm.train_dataloader(), dm.val_dataloader()):
+        batch = next(iter(loader))
+        assert batch["search_mask"].shape == (4, 1, 239, 239) and batch["has_mask"].all()
+        assert batch["search_mask"].dtype == torch.uint8 and int(batch["search_mask"].sum()) > 0
+    off = TrackingDataModule(train_sources=SOURCES, num_workers=0, batch_size=4)
+    off.setup("fit")
+    assert "search_mask" not in next(iter(off.train_dataloader()))

@@ -143,11 +143,21 @@ def test_errors_name_the_file(coco_root: Path) -> None:
 
 def test_pair_dataset_draws_from_coco(coco_root: Path) -> None:
     index = load(coco_root, split="val2017")
-    ds = PairDataset(sources=[index], sampler=PairSampler(frame_range=1), search_size=63)
+    ds = PairDataset(
+        sources=[index], sampler=PairSampler(frame_range=1), search_size=63, masks=True
+    )
     for i in range(4):
         sample = ds[(0, 0, i)]
         assert sample["template"].shape == (3, 127, 127) and sample["search"].shape == (3, 63, 63)
         assert int(sample["skipped"]) == 0 and not bool(sample["negative"])
+        # the instance's segmentation, warped with the search crop, lies on the search box
+        assert bool(sample["has_mask"]) and sample["search_mask"].shape == (1, 63, 63)
+        ys, xs = np.nonzero(sample["search_mask"][0].numpy())
+        x, y, w, h = sample["search_box"].numpy()
+        scale = w / index[ds.spec((0, 0, i)).x[1]].boxes[0, 2]  # crop px per frame px
+        got = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+        want = np.clip([x, y, x + w, y + h], 0, 63)  # tall targets leave the 63-px crop
+        np.testing.assert_allclose(got, want, atol=scale + 0.6)
 
 
 def test_index_cache_round_trip(coco_root: Path) -> None:

@@ -158,9 +158,19 @@ def test_bad_input_names_the_file(root: Path) -> None:
         davis.load(root, "val")
 
 
+def _mask_box(mask: torch.Tensor) -> np.ndarray:
+    ys, xs = np.nonzero(mask[0].numpy())
+    return np.array([xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()], float)
+
+
 def test_pair_dataset_draws_a_pair(root: Path) -> None:
-    ds = PairDataset(sources=[davis.load(root)], sampler=PairSampler(frame_range=2), seed=3)
-    for k in range(3):
+    index = davis.load(root)
+    ds = PairDataset(sources=[index], sampler=PairSampler(frame_range=2), seed=3, masks=True)
+    for k in range(6):
         sample = ds[(0, 0, k)]
         assert sample["search"].shape == (3, 239, 239) and int(sample["skipped"]) == 0
         assert torch.isfinite(sample["template_box"]).all()
+        # the object's mask, warped with the search crop: its box is the search box
+        assert bool(sample["has_mask"]) and sample["search_mask"].shape == (1, 239, 239)
+        box = sample["search_box"].numpy()
+        np.testing.assert_allclose(_mask_box(sample["search_mask"]), box, atol=0.6)

@@ -238,7 +238,13 @@ def test_bad_input_names_the_file(ytvos: Path) -> None:
 def test_pair_dataset_draws_a_pair(ytvos: Path) -> None:
     with pytest.warns(UserWarning):
         index = load(ytvos)
-    ds = PairDataset(sources=[index], sampler=PairSampler(frame_range=3))
-    sample = ds[(0, 0, 0)]
-    assert sample["template"].shape == (3, 127, 127) and sample["search"].dtype == torch.uint8
-    assert torch.isfinite(sample["search_box"]).all() and int(sample["skipped"]) == 0
+    ds = PairDataset(sources=[index], sampler=PairSampler(frame_range=3), masks=True)
+    for k in range(6):
+        sample = ds[(0, 0, k)]
+        assert sample["template"].shape == (3, 127, 127) and sample["search"].dtype == torch.uint8
+        assert torch.isfinite(sample["search_box"]).all() and int(sample["skipped"]) == 0
+        # the object's palette id only, warped with the search crop: its box is the search box
+        assert bool(sample["has_mask"])
+        ys, xs = np.nonzero(sample["search_mask"][0].numpy())
+        got = [xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()]
+        np.testing.assert_allclose(got, sample["search_box"].numpy(), atol=0.6)

@@ -80,6 +80,8 @@ class TrackingDataModule(L.LightningDataModule):
     to both crops; pysot's line blur with ``blur_prob`` on the search crop; gray with
     ``gray_prob`` on both crops of a pair. The first unreadable frame of each epoch (the batches'
     ``skip_note``) is kept for the per-epoch summary (`lit.common.warn_skipped_frames`).
+    ``masks``: train and val samples also carry ``search_mask`` and ``has_mask`` (SiamMask; see
+    `PairDataset`).
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class TrackingDataModule(L.LightningDataModule):
         color_prob: float = 0.8,
         blur_prob: float = 0.0,
         pin_memory: bool = False,
+        masks: bool = False,
     ) -> None:
         super().__init__()
         self.train_specs = [_spec(s) for s in train_sources]
@@ -133,6 +136,7 @@ class TrackingDataModule(L.LightningDataModule):
             exemplar_size=exemplar_size,
             search_size=search_size,
             context_amount=context_amount,
+            masks=masks,
         )
         self.train_jitter = (
             CropJitter(template_shift, template_scale),

@@ -7,6 +7,15 @@ search photometric. Pixels come from the full frame (default, padded with the fr
 for a source with a `CropCache`, from its 511-px crop (the same warp composed with the crop's,
 padded with the same frame mean): both paths give the same sample up to JPEG/resampling error.
 
+Masks (``masks=True``, for SiamMask): the search crop's target mask under the SAME warp as its
+pixels (bilinear on the float {0, 1} mask, padding 0, then ``> 0.5``: SiamMask's label, spec
+siammask-and-vos.md §1.2), from the cache's mask crop when it has one, else the full frame's
+mask. Augmentation after the warp is photometric only, so mask and pixels stay aligned. Reading
+a mask takes no rng draw: a key gives the same pair, boxes and pixels with or without masks.
+Only a positive pair whose search sequence ``has_masks`` reads one (``has_mask``); negatives
+and sources without masks get zeros (no mask loss). A frame of a sequence with masks whose mask
+is missing, unreadable or of another size is a `DataError` naming the file, skipped as above.
+
 Bad data never stops training: a frame that cannot be read (missing, truncated, corrupt) raises
 `DataError`; the pair is redrawn from the same rng and the sample counts it in ``skipped`` and
 names the first failure in ``skip_note``; each copy of the dataset (one per DataLoader worker)
@@ -26,7 +35,14 @@ import cv2
 import numpy as np
 import torch
 
-from siamlightning.data.core.crops import box_to_crop, context_size, crop_affine, warp_crop
+from siamlightning.data.core.crops import (
+    box_to_crop,
+    context_size,
+    crop_affine,
+    warp_crop,
+    warp_mask,
+)
+from siamlightning.data.core.masks import frame_mask
 from siamlightning.data.core.sequences import SequenceIndex
 from siamlightning.data.pairs import augment
 from siamlightning.data.pairs.sampling import BoundPairSampler, PairSampler, PairSpec
@@ -58,6 +74,9 @@ class PairDataset(torch.utils.data.Dataset):
     ``template_box`` and ``search_box`` (4,) float32 ``x, y, w, h`` in crop pixels, ``negative``
     bool, ``source`` int64 (the template's source), ``skipped`` int64 (frames that could not be
     read and were replaced by another draw) and ``skip_note`` str (the first such error, or "").
+    With ``masks=True`` also ``search_mask`` (1, X, X) uint8 in {0, 1} (the search crop's target
+    mask, zeros when ``has_mask`` is False) and ``has_mask`` bool (a positive pair whose search
+    sequence has masks: the only samples a mask loss may use).
 
     Args:
         sources, weights, frame_ranges, num_use: the mix, see `PairSampler.bind`.
@@ -67,6 +86,7 @@ class PairDataset(torch.utils.data.Dataset):
         caches: per source a `CropCache`, its folder, or None (read full frames).
         augment_z, augment_x: ``aug(image, rng) -> image`` (e.g. `augment.Photometric`), or an
             albumentations pipeline (seeded from the rng), or None.
+        masks: add ``search_mask`` and ``has_mask`` (see the module doc).
     """
 
     def __init__(
@@ -88,6 +108,7 @@ class PairDataset(torch.utils.data.Dataset):
         frame_ranges: SeqLike[int | None] | None = None,
         num_use: SeqLike[int | None] | None = None,
         caches: SeqLike[CropCache | str | Path | None] | None = None,
+        masks: bool = False,
     ) -> None:
         self.sources = list(sources)
         self.sampler = sampler  # as given (Hydra's); never changed here
@@ -105,6 +126,7 @@ class PairDataset(torch.utils.data.Dataset):
         self.augment_z = augment_z
         self.augment_x = augment_x
         self.max_retries = max_retries
+        self.masks = masks
         caches = list(caches) if caches is not None else [None] * len(self.sources)
         if len(caches) != len(self.sources):
             raise ValueError(f"need one crop cache (or None) per source, got {len(caches)}")
@@ -142,6 +164,18 @@ class PairDataset(torch.utils.data.Dataset):
             memo[ref] = self.sources[src][seq].read_frame(frame)
         return warp_crop(memo[ref], m, out)
 
+    def _mask(self, ref: tuple[int, int, int], m: np.ndarray, out: int, memo: dict) -> np.ndarray:
+        """The (out, out) uint8 {0, 1} mask of frame ``ref`` under ``m``: cache, else frame."""
+        src, seq, frame = ref
+        rows = self._cache_rows[src]
+        if rows is not None:
+            row = int(rows[self.pairs.frame_row(src, seq, frame)])
+            if row >= 0 and self.caches[src].has_mask(row):
+                return self.caches[src].mask(row, m, out)
+        image = memo.get(ref)
+        shape = None if image is None else image.shape[:2]
+        return warp_mask(frame_mask(self.sources[src][seq], frame, shape), m, out)
+
     @staticmethod
     def _augment(aug: Augment | augment.A.Compose | None, image: np.ndarray, rng) -> np.ndarray:
         if aug is None:
@@ -158,11 +192,13 @@ class PairDataset(torch.utils.data.Dataset):
         memo: dict = {}
         z = self._pixels(spec.z, mz, self.exemplar_size, memo)
         x = self._pixels(spec.x, mx, self.search_size, memo)
+        masked = self.masks and not spec.negative and self.sources[spec.x[0]][spec.x[1]].has_masks
+        xm = self._mask(spec.x, mx, self.search_size, memo) if masked else None  # no rng draw
         if gray:
             z, x = augment.to_gray(z), augment.to_gray(x)
         z = self._augment(self.augment_z, z, rng)
         x = self._augment(self.augment_x, x, rng)
-        return {
+        sample = {
             "template": torch.from_numpy(_chw(z)),
             "search": torch.from_numpy(_chw(x)),
             "template_box": torch.from_numpy(zbox),
@@ -170,6 +206,12 @@ class PairDataset(torch.utils.data.Dataset):
             "negative": torch.tensor(spec.negative),
             "source": torch.tensor(spec.z[0], dtype=torch.int64),
         }
+        if self.masks:
+            n = self.search_size
+            xm = np.zeros((n, n), np.uint8) if xm is None else xm
+            sample["search_mask"] = torch.from_numpy(xm).view(1, n, n)
+            sample["has_mask"] = torch.tensor(masked)
+        return sample
 
     def _log_skip(self, exc: Exception) -> None:
         """Count an unreadable frame; log the first 5 of this copy, then every 100th."""

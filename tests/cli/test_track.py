@@ -77,3 +77,61 @@ def test_track_bad_inputs_give_clear_errors(tmp_path):
         "track", *common, f"input={folder}", "box=[10,10,20,20]", cwd=tmp_path, check=False
     )
     assert corrupt.returncode != 0 and victim.name in corrupt.stderr
+
+
+def test_track_siammask_weights_write_masks_and_polygons(tmp_path):
+    """A SiamMask tracker (pysot siammask_r50_l3 layout, random weights) writes a 0/255 mask PNG
+    per frame and a polygon file, and tints the video; a SiamFC checkpoint refuses
+    write_masks=true with a message."""
+    import torch
+
+    from siamlightning.models.pysot_weights import build_pysot_net
+
+    torch.manual_seed(0)
+    weights = tmp_path / "siammask.pth"
+    torch.save(build_pysot_net("siammask_r50_l3").state_dict(), weights)
+    index = open_dataset("synthetic", None, seed=11, num_sequences=1, length=4)
+    root = write_otb(index, tmp_path / "otb")
+    seq = index[0]
+    x, y, w, h = seq.boxes[0]
+    out = run_cli(
+        "track",
+        "ckpt=siammask_r50_l3",
+        f"weights={weights}",
+        f"input={root / seq.name / 'img'}",
+        f"box=[{x},{y},{w},{h}]",
+        f"output_dir={tmp_path}/out",
+        "name=sm",
+        f"hydra.run.dir={tmp_path}/h",
+        cwd=tmp_path,
+    )
+    masks = sorted((tmp_path / "out" / "sm_masks").iterdir())
+    assert [m.name for m in masks] == [f"{k:05d}.png" for k in range(4)]
+    first = cv2.imread(str(masks[0]), cv2.IMREAD_UNCHANGED)
+    assert first.ndim == 2
+    assert set(np.unique(first)) <= {0, 255}
+    # frame 0's mask is the given box filled: its bounds are the box's
+    ys, xs = np.nonzero(first)
+    np.testing.assert_allclose(
+        [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], [x, y, x + w, y + h], atol=1.0
+    )
+    polygons = np.loadtxt(tmp_path / "out" / "sm_polygons.txt", delimiter=",")
+    assert polygons.shape == (4, 8)
+    np.testing.assert_allclose(polygons[0], [x, y, x + w, y, x + w, y + h, x, y + h], atol=1e-3)
+    assert "masks:" in out.stdout
+    cap = cv2.VideoCapture(str(tmp_path / "out" / "sm.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+
+    ckpt = make_checkpoint(tmp_path / "m.ckpt")
+    refused = run_cli(
+        "track",
+        f"ckpt={ckpt}",
+        f"input={root / seq.name / 'img'}",
+        f"box=[{x},{y},{w},{h}]",
+        "write_masks=true",
+        f"output_dir={tmp_path}/out2",
+        f"hydra.run.dir={tmp_path}/h2",
+        cwd=tmp_path,
+        check=False,
+    )
+    assert refused.returncode != 0 and "makes no masks" in refused.stderr

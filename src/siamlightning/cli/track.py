@@ -1,4 +1,11 @@
-"""``siamlightning-track``: track one object through a video file or a folder of frames."""
+"""``siamlightning-track``: track one object through a video file or a folder of frames.
+
+Writes ``<name>.txt`` (x,y,w,h per frame) and ``<name>.mp4`` (the boxes drawn). A tracker that
+makes masks (SiamMask) also writes ``<name>_masks/<frame>.png`` (0/255, ``mask >
+tracker.mask_threshold``), ``<name>_polygons.txt`` (x1,y1,...,x4,y4 per frame, VOT style) and
+tints the mask and draws the polygon in the video. Frame 0 holds the given box (its mask is the
+box filled, its polygon the box's corners).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +26,8 @@ from siamlightning.configs import config_dir
 from siamlightning.data.core.io import read_image
 from siamlightning.errors import DataError, FrameReadError
 from siamlightning.evaluation.result_files import write_ope_result
-from siamlightning.tracking.load import build_tracker, load_net
+from siamlightning.tracking.base import Tracker
+from siamlightning.tracking.load import load_tracker
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
@@ -88,9 +96,39 @@ def parse_box(value: Any) -> np.ndarray:
     return box
 
 
-def draw(image: np.ndarray, box: np.ndarray, score: float) -> np.ndarray:
-    """A BGR copy of ``image`` with ``box`` (x, y, w, h) and the score drawn on it."""
+MASK_TINT = np.array([0, 0, 255], dtype=np.float32)  # BGR red, blended at 40%
+
+
+def box_polygon(box: np.ndarray) -> np.ndarray:
+    """(x, y, w, h) -> the 8 corner coordinates x1, y1, ..., x4, y4 (clockwise from top-left)."""
+    x, y, w, h = (float(v) for v in box)
+    return np.array([x, y, x + w, y, x + w, y + h, x, y + h], dtype=np.float64)
+
+
+def box_mask(box: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(x, y, w, h) -> (H, W) bool mask of the pixels whose centre lies inside the box."""
+    x, y, w, h = (float(v) for v in box)
+    ys, xs = np.arange(shape[0]) + 0.5, np.arange(shape[1]) + 0.5
+    inside_y = (ys >= y) & (ys < y + h)
+    inside_x = (xs >= x) & (xs < x + w)
+    return inside_y[:, None] & inside_x[None, :]
+
+
+def draw(
+    image: np.ndarray,
+    box: np.ndarray,
+    score: float,
+    mask: np.ndarray | None = None,
+    polygon: np.ndarray | None = None,
+) -> np.ndarray:
+    """A BGR copy of ``image`` with ``box`` (x, y, w, h) and the score drawn on it; a bool
+    ``mask`` (H, W) is tinted red and a ``polygon`` (8,) outlined in green."""
     out = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    if mask is not None:
+        out[mask] = (0.6 * out[mask] + 0.4 * MASK_TINT).astype(np.uint8)
+    if polygon is not None:
+        pts = np.round(np.asarray(polygon, dtype=np.float64).reshape(4, 2)).astype(np.int32)
+        cv2.polylines(out, [pts], True, (0, 255, 0), 2, cv2.LINE_AA)
     x, y, w, h = (float(v) for v in box)
     cv2.rectangle(out, (round(x), round(y)), (round(x + w), round(y + h)), (0, 255, 255), 2)
     cv2.putText(
@@ -106,35 +144,65 @@ def draw(image: np.ndarray, box: np.ndarray, score: float) -> np.ndarray:
     return out
 
 
+def open_tracker(cfg: DictConfig, base: Path) -> Tracker:
+    """The tracker of ``ckpt`` (a checkpoint, or with ``weights`` a pysot/SiamMask config)."""
+    overrides = OmegaConf.to_container(cfg.tracker_overrides, resolve=True)
+    weights = cfg.get("weights")
+    if weights is not None:
+        w = Path(str(weights)).expanduser()
+        return load_tracker(str(cfg.ckpt), weights=w if w.is_absolute() else base / w, **overrides)
+    ckpt = Path(str(cfg.ckpt)).expanduser()
+    return load_tracker(ckpt if ckpt.is_absolute() else base / ckpt, **overrides)
+
+
+def wants_masks(setting: Any, tracker: Tracker) -> bool:
+    """``write_masks``: true, false or auto (whether the tracker makes masks)."""
+    makes = hasattr(tracker, "mask_threshold")
+    if str(setting).lower() == "auto":
+        return makes
+    if setting and not makes:
+        raise DataError(
+            f"write_masks=true but {type(tracker).__name__} makes no masks (a SiamMask "
+            "checkpoint or weights does); use write_masks=auto"
+        )
+    return bool(setting)
+
+
 def run(cfg: DictConfig) -> Path:
-    """Track; write ``<name>.txt`` (x,y,w,h per frame) and ``<name>.mp4``; return the box file."""
+    """Track; write the box file, the video and (SiamMask) masks + polygons; return the box file."""
     base = Path(get_original_cwd())
     src = Path(str(cfg.input)).expanduser()
     src = src if src.is_absolute() else base / src
-    ckpt = Path(str(cfg.ckpt)).expanduser()
-    ckpt = ckpt if ckpt.is_absolute() else base / ckpt
     box = parse_box(cfg.box)
-    net, export = load_net(ckpt)
-    tracker = build_tracker(
-        net, export["tracker"], **OmegaConf.to_container(cfg.tracker_overrides, resolve=True)
-    )
+    tracker = open_tracker(cfg, base)
+    masks = wants_masks(cfg.get("write_masks", "auto"), tracker)
     frames, count, fps = open_frames(src)
     name = cfg.name or src.stem
     out_dir = Path(str(cfg.output_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
+    mask_dir = out_dir / f"{name}_masks"
+    if masks:
+        mask_dir.mkdir(exist_ok=True)
     writer = None
-    boxes, times = [], []
+    boxes, polygons, times = [], [], []
     bar = tqdm(total=count or None, desc=f"tracking {name}", unit="frame", disable=not cfg.progress)
     for k, frame in enumerate(frames):
         if k == 0:
             tracker.init(frame, box)
             cur, score = box, 1.0
+            polygon, mask = box_polygon(box), box_mask(box, frame.shape[:2])
         else:
             t = time.perf_counter()
             res = tracker.track(frame)
             times.append(time.perf_counter() - t)
             cur, score = res.box, res.score
+            polygon = res.polygon if res.polygon is not None else box_polygon(cur)
+            mask = None if res.mask is None else res.mask > tracker.mask_threshold
         boxes.append(np.asarray(cur, dtype=np.float64))
+        if masks:
+            polygons.append(np.asarray(polygon, dtype=np.float64))
+            binary = np.zeros(frame.shape[:2], bool) if mask is None else mask
+            cv2.imwrite(str(mask_dir / f"{k:05d}.png"), binary.astype(np.uint8) * 255)
         if cfg.write_video:
             if writer is None:
                 h, w = frame.shape[:2]
@@ -145,7 +213,8 @@ def run(cfg: DictConfig) -> Path:
                     float(cfg.fps or fps or 30.0),
                     (w, h),
                 )
-            writer.write(draw(frame, cur, score))
+            shown = (mask, polygon) if masks else (None, None)
+            writer.write(draw(frame, cur, score, *shown))
         bar.update(1)
         if times:
             bar.set_postfix(fps=f"{len(times) / sum(times):.1f}")
@@ -156,8 +225,11 @@ def run(cfg: DictConfig) -> Path:
         raise FrameReadError("no frame could be read", path=src)
     box_file = out_dir / f"{name}.txt"
     write_ope_result(box_file, np.stack(boxes))
+    if masks:
+        np.savetxt(out_dir / f"{name}_polygons.txt", np.stack(polygons), fmt="%.4f", delimiter=",")
     fps_txt = f"{len(times) / sum(times):.1f} fps" if times else "n/a"
-    print(f"tracked {len(boxes)} frames ({fps_txt}); boxes: {box_file}", flush=True)
+    extra = f"; masks: {mask_dir}" if masks else ""
+    print(f"tracked {len(boxes)} frames ({fps_txt}); boxes: {box_file}{extra}", flush=True)
     return box_file
 
 

@@ -1,9 +1,18 @@
-"""pysot's adjust necks (``pysot/models/neck/neck.py``): 1x1 conv + BN, template centre crop.
+"""pysot's adjust necks (``pysot/models/neck/neck.py``): 1x1 conv + BN, template crop.
 
-A feature map narrower than ``crop_below`` (20) px is a template feature: its centre
-``center_size`` x ``center_size`` (7x7, index 4..11 of 15) is kept, as in pysot and SiamMask.
-The rule goes by width, exactly as pysot, so a small search crop (e.g. SiamMask's 143 px refine
-training, feature width 17) is cropped too.
+A feature map narrower than ``crop_below`` (20) px is cropped; two rules, chosen per neck:
+
+* ``crop_margin=None`` (default, pysot ``AdjustLayer``): keep the centre ``center_size`` x
+  ``center_size`` (7x7, index 4..11 of 15).
+* ``crop_margin=4`` (official SiamMask ``ResDownS``,
+  ``experiments/siammask_sharp/custom.py:21-24``): drop 4 cells per side (``x[:, :, 4:-4, 4:-4]``).
+
+Both give the template's 15 -> 7 (so weights are interchangeable) and leave a 255 search's 31
+alone. They differ on the 17-wide layer3 map of SiamMask's 143 px refine-training search: pysot
+keeps 7 (-> a 1x1 score map), SiamMask keeps 9 (-> 3x3, the map its 3x3 label unfold and
+unpadded refine windows are built for; spec siammask-and-vos.md §0.2, §1.3). SiamMask training
+configs use ``crop_margin: 4``, matching the official code (spec §0.2); pysot's configs and
+weights keep the default.
 """
 
 from __future__ import annotations
@@ -15,25 +24,38 @@ from torch import nn
 
 
 class AdjustLayer(nn.Module):
-    """1x1 conv (no bias) + BN to ``out_channels``; centre crop of narrow (template) features."""
+    """1x1 conv (no bias) + BN to ``out_channels``; crop of narrow (template) features."""
 
     def __init__(
-        self, *, in_channels: int, out_channels: int, center_size: int = 7, crop_below: int = 20
+        self,
+        *,
+        in_channels: int,
+        out_channels: int,
+        center_size: int = 7,
+        crop_below: int = 20,
+        crop_margin: int | None = None,
     ) -> None:
         super().__init__()
         self.downsample = nn.Sequential(
             nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False),
             nn.BatchNorm2d(out_channels),
         )
+        if crop_margin is not None and crop_margin < 0:
+            raise ValueError(f"AdjustLayer crop_margin must be >= 0 or None, got {crop_margin}")
         self.center_size = center_size
         self.crop_below = crop_below
+        self.crop_margin = crop_margin
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C_in, H, W) -> (B, C_out, H, W), or (B, C_out, 7, 7) when W < 20."""
+        """(B, C_in, H, W) -> (B, C_out, H, W); when W < 20 the centre 7x7 (pysot) or
+        (B, C_out, H - 8, W - 8) (``crop_margin=4``, SiamMask: 15 -> 7, 17 -> 9)."""
         x = self.downsample(x)
         if x.shape[-1] < self.crop_below:
-            lo = (x.shape[-1] - self.center_size) // 2
-            hi = lo + self.center_size
+            if self.crop_margin is None:
+                lo = (x.shape[-1] - self.center_size) // 2
+                hi = lo + self.center_size
+            else:
+                lo, hi = self.crop_margin, x.shape[-1] - self.crop_margin
             x = x[:, :, lo:hi, lo:hi]
         return x
 
@@ -48,6 +70,7 @@ class AdjustAllLayer(nn.Module):
         out_channels: Sequence[int],
         center_size: int = 7,
         crop_below: int = 20,
+        crop_margin: int | None = None,
     ) -> None:
         super().__init__()
         if len(in_channels) != len(out_channels):
@@ -59,7 +82,11 @@ class AdjustAllLayer(nn.Module):
         self.out_channels = list(out_channels)
         layers = [
             AdjustLayer(
-                in_channels=i, out_channels=o, center_size=center_size, crop_below=crop_below
+                in_channels=i,
+                out_channels=o,
+                center_size=center_size,
+                crop_below=crop_below,
+                crop_margin=crop_margin,
             )
             for i, o in zip(in_channels, out_channels)
         ]

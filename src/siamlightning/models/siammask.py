@@ -7,7 +7,15 @@ layer3 of the atrous ResNet-50). The last map goes through the neck into a Depth
 
 Stateless, unlike pysot (which keeps ``zf``, ``xf`` and the correlation feature on the model):
 ``template(z) -> kernels``, ``forward(kernels, x) -> SiamMaskOutput`` (everything the refinement
-needs included), ``mask(outputs, pos) -> logits``.
+needs included), ``mask(outputs, pos) -> logits`` (tracking) and ``mask_rows(outputs, rows) ->
+logits`` (training: the positive positions only).
+
+Search sizes. Tracking and the base stage use 255 (S = 25). SiamMask's refine ("sharp") stage
+trains on 143 px searches with the SiamMask neck crop (``AdjustAllLayer(crop_margin=4)``):
+143 -> p0 69, p1 35, p2 17, layer3 17 -> neck 9 -> DepthCorr 7 -> xcorr 3x3, and the refine
+windows are unpadded (`Refine` derives the padding from the map sizes). pysot's centre-7 neck
+rule would give a 1x1 map there; at 127 / 255 both rules are identical, so pysot's weights and
+outputs are unchanged (spec siammask-and-vos.md §0.2, §1.3).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
-from siamlightning.models.heads.mask import REFINE_OUTPUT_SIZE
+from siamlightning.models.heads.mask import REFINE_OUTPUT_SIZE, split_rows
 
 
 class SiamMaskOutput(NamedTuple):
@@ -27,7 +35,7 @@ class SiamMaskOutput(NamedTuple):
 
     cls: torch.Tensor
     loc: torch.Tensor
-    mask: torch.Tensor
+    mask: torch.Tensor | None  # None from forward(..., with_mask_head=False)
     features: list[torch.Tensor]
     corr: torch.Tensor
 
@@ -79,11 +87,18 @@ class SiamMaskNet(nn.Module):
         _, z_f = self.features(z)
         return self.rpn_head.template(z_f), self.mask_head.template(z_f)
 
-    def forward(self, kernels: tuple[Any, torch.Tensor], x: torch.Tensor) -> SiamMaskOutput:
-        """Kernels (batch B or 1) and search (B, 3, 255, 255) -> `SiamMaskOutput` (S = 25)."""
+    def forward(
+        self, kernels: tuple[Any, torch.Tensor], x: torch.Tensor, *, with_mask_head: bool = True
+    ) -> SiamMaskOutput:
+        """Kernels (batch B or 1) and search (B, 3, W, W) -> `SiamMaskOutput` (S = 25 at 255,
+        3 at 143 with the SiamMask neck). ``with_mask_head=False`` skips MaskCorr's 63² head
+        (``mask`` None), as SiamMask's refine stage, whose head neither runs nor trains."""
         features, x_f = self.features(x)
         cls, loc = self.rpn_head(kernels[0], x_f)
-        mask, corr = self.mask_head(kernels[1], x_f)
+        if with_mask_head:
+            mask, corr = self.mask_head(kernels[1], x_f)
+        else:
+            mask, corr = None, self.mask_head.correlate(kernels[1], x_f)
         return SiamMaskOutput(cls=cls, loc=loc, mask=mask, features=features, corr=corr)
 
     @property
@@ -98,8 +113,32 @@ class SiamMaskNet(nn.Module):
         position (``pos=None``, N = B * S * S ordered (b, y, x)). m = `mask_size`."""
         if self.refine_head is not None:
             return self.refine_head(outputs.features, outputs.corr, pos)
-        b, _, sh, sw = outputs.mask.shape
+        head = self._head_logits(outputs)
+        b, _, sh, sw = head.shape
         m = self.mask_size
         if pos is None:
-            return outputs.mask.permute(0, 2, 3, 1).reshape(b * sh * sw, 1, m, m)
-        return outputs.mask[:, :, pos[0], pos[1]].reshape(b, 1, m, m)
+            return head.permute(0, 2, 3, 1).reshape(b * sh * sw, 1, m, m)
+        return head[:, :, pos[0], pos[1]].reshape(b, 1, m, m)
+
+    def mask_rows(
+        self, outputs: SiamMaskOutput, rows: torch.Tensor, *, refine: bool | None = None
+    ) -> torch.Tensor:
+        """Mask logits (N, 1, m, m) of rows (N,) into B * S * S ordered (b, y, x), the order of
+        ``weight.view(-1)`` for a (B, 1, S, S) weight. Refine (m = 127; ``refine=None`` means
+        "if the net has one"): only those rows' windows are gathered, padded or not as the
+        search size implies (`Refine.rows`); base (m = 63): those rows of the head's output."""
+        use_refine = self.refine_head is not None if refine is None else refine
+        if use_refine:
+            if self.refine_head is None:
+                raise ValueError("mask_rows(refine=True) on a SiamMaskNet without refine_head")
+            return self.refine_head.rows(outputs.features, outputs.corr, rows)
+        head = self._head_logits(outputs)
+        ib, iy, ix = split_rows(torch.as_tensor(rows, device=head.device), head.shape)
+        m = math.isqrt(head.shape[1])
+        return head[ib, :, iy, ix].reshape(-1, 1, m, m)
+
+    @staticmethod
+    def _head_logits(outputs: SiamMaskOutput) -> torch.Tensor:
+        if outputs.mask is None:
+            raise ValueError("no MaskCorr head logits: forward ran with with_mask_head=False")
+        return outputs.mask

@@ -151,6 +151,9 @@ def test_rows_equal_unfold_every_position(refine, sides, s, b, pad):
         torch.testing.assert_close(w, refine._unfold(f, p, win, st)[rows], rtol=0, atol=0)
         assert w.is_contiguous()
     assert torch.equal(vec.flatten(1), corr.permute(0, 2, 3, 1).reshape(-1, 256)[rows])
+    cells = torch.stack([rows // (s * s), rows % (s * s) // s, rows % s], dim=1)  # (N, 3)
+    by_cell, vec_cell = refine.gather(feats, corr, cells)
+    assert all(torch.equal(a, c) for a, c in zip(windows, by_cell)) and torch.equal(vec, vec_cell)
     with torch.no_grad():  # and the tracking path at one position
         one = refine([f[-1:] for f in feats], corr[-1:], (s - 1, s - 1))
     torch.testing.assert_close(got[0:1], one, rtol=0, atol=1e-6)
@@ -240,6 +243,15 @@ def test_forward_without_mask_head(net):
         box_only.mask_rows(full, torch.tensor([0]), refine=True)
     with pytest.raises(ValueError, match=r"mask rows must lie in \[0, 18\).*max 18"):
         net.mask_rows(lean, torch.tensor([0, 18]))
+    with pytest.raises(
+        ValueError, match=r"cells \(b, y, x\) must lie in 2x3x3, got \[\[0, 0, 3\]\]"
+    ):
+        net.mask_rows(lean, torch.tensor([[0, 0, 3]]))
+    cells = torch.tensor([[1, 2, 0], [0, 1, 1]])
+    assert torch.equal(
+        net.mask_rows(full, cells, refine=False),
+        net.mask_rows(full, torch.tensor([15, 4]), refine=False),
+    )
 
 
 def test_refine_rows_memory_is_bounded_by_positions(refine):

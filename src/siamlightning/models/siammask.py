@@ -123,10 +123,12 @@ class SiamMaskNet(nn.Module):
     def mask_rows(
         self, outputs: SiamMaskOutput, rows: torch.Tensor, *, refine: bool | None = None
     ) -> torch.Tensor:
-        """Mask logits (N, 1, m, m) of rows (N,) into B * S * S ordered (b, y, x), the order of
-        ``weight.view(-1)`` for a (B, 1, S, S) weight. Refine (m = 127; ``refine=None`` means
-        "if the net has one"): only those rows' windows are gathered, padded or not as the
-        search size implies (`Refine.rows`); base (m = 63): those rows of the head's output."""
+        """Mask logits (N, 1, m, m) of rows (N,) into B * S * S ordered (b, y, x) (the order of
+        ``weight.view(-1)`` for a (B, 1, S, S) weight) or of cells (N, 3) of (b, y, x).
+
+        Refine (m = 127; ``refine=None`` means "if the net has one"): only those rows' windows
+        are gathered, padded or not as the search size implies (`Refine.rows`); base (m = 63):
+        those rows of the head's output."""
         use_refine = self.refine_head is not None if refine is None else refine
         if use_refine:
             if self.refine_head is None:

@@ -72,10 +72,16 @@ def window_padding(side: int, score_size: int, window: int, stride: int) -> int:
 def split_rows(
     rows: torch.Tensor, shape: Sequence[int]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Rows (N,) into B * S * S ((b, y, x) row-major) of a (B, C, S, S) ``shape`` -> (b, y, x)
-    index tensors (N,) each; a row outside the range is a ValueError."""
+    """Rows (N,) into B * S * S ((b, y, x) row-major), or cells (N, 3) of (b, y, x), of a
+    (B, C, S, S) ``shape`` -> (b, y, x) index tensors (N,) each; out of range: ValueError."""
     b, _, sh, sw = shape
-    rows = torch.as_tensor(rows).reshape(-1).long()
+    rows = torch.as_tensor(rows).long()
+    if rows.ndim == 2 and rows.shape[1] == 3:
+        limits = rows.new_tensor([b, sh, sw])
+        if rows.numel() and bool(((rows < 0) | (rows >= limits)).any()):
+            raise ValueError(f"mask cells (b, y, x) must lie in {b}x{sh}x{sw}, got {rows.tolist()}")
+        return rows.unbind(1)
+    rows = rows.reshape(-1)
     if rows.numel() and bool((rows < 0).any() | (rows >= b * sh * sw).any()):
         raise ValueError(
             f"mask rows must lie in [0, {b * sh * sw}) for a {b}x{sh}x{sw} score map, "
@@ -156,15 +162,15 @@ class Refine(nn.Module):
     def rows(
         self, features: Sequence[torch.Tensor], corr: torch.Tensor, rows: torch.Tensor
     ) -> torch.Tensor:
-        """Search maps, corr (B, 256, S, S) and rows (N,) into B * S * S, ordered (b, y, x) ->
-        logits (N, 1, 127, 127): only those positions' windows are gathered (training)."""
+        """Search maps, corr (B, 256, S, S) and rows (N,) into B * S * S, ordered (b, y, x), or
+        cells (N, 3) of (b, y, x) -> logits (N, 1, 127, 127): only those windows are gathered."""
         windows, vec = self.gather(features, corr, rows)
         return self.decode(windows, vec)
 
     def gather(
         self, features: Sequence[torch.Tensor], corr: torch.Tensor, rows: torch.Tensor
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """Rows (N,) into B * S * S ((b, y, x) order) -> windows [(N, 64, 61, 61),
+        """Rows (N,) into B * S * S ((b, y, x) order) or cells (N, 3) -> windows [(N, 64, 61, 61),
         (N, 256, 31, 31), (N, 512, 15, 15)] zero outside the maps, and vectors (N, 256, 1, 1)."""
         maps, pads = self.geometry(features, corr)
         ib, iy, ix = split_rows(torch.as_tensor(rows, device=corr.device), corr.shape)

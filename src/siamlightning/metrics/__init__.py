@@ -1,4 +1,4 @@
-"""torchmetrics metrics for tracking benchmarks, and the package's one box geometry (IoU, CE)."""
+"""torchmetrics metrics for tracking benchmarks (boxes, VOT, DAVIS masks) and the box geometry."""
 
 from siamlightning.metrics.geometry import (
     box_iou,
@@ -36,12 +36,20 @@ from siamlightning.metrics.regions import (
     read_regions,
     write_regions,
 )
+from siamlightning.metrics.vos import (
+    VOSStatistics,
+    boundary_measure,
+    region_similarity,
+    statistics,
+)
+from siamlightning.metrics.vos_torchmetrics import DAVIS_COLUMNS, VOSMetric, sequence_key
 from siamlightning.metrics.vot_anchor import anchor_ar, anchor_eao
 from siamlightning.metrics.vot_eao import EAO_INTERVALS, eao, eao_curve, eao_interval
 from siamlightning.metrics.vot_reset import accuracy, ar_summary, read_runs, trajectory_overlaps
 from siamlightning.metrics.vot_torchmetrics import VOTEAO, VOTAccuracyRobustness
 
 __all__ = [
+    "DAVIS_COLUMNS",
     "EAO_INTERVALS",
     "FAILURE",
     "INIT",
@@ -60,11 +68,14 @@ __all__ = [
     "Special",
     "SuccessAUC",
     "SuccessCurve",
+    "VOSMetric",
+    "VOSStatistics",
     "VOTAccuracyRobustness",
     "accuracy",
     "anchor_ar",
     "anchor_eao",
     "ar_summary",
+    "boundary_measure",
     "box_iou",
     "center_error",
     "eao",
@@ -81,6 +92,9 @@ __all__ = [
     "raster_overlaps",
     "read_regions",
     "read_runs",
+    "region_similarity",
+    "sequence_key",
+    "statistics",
     "trajectory_overlaps",
     "write_regions",
     "xywh_to_xyxy",

@@ -82,11 +82,13 @@ def test_presets_have_foolwoods_published_values():
 
 
 def test_foolwood_file_round_trip_through_load_tracker(net, tmp_path):
-    """foolwood's save_checkpoint layout, without num_batches_tracked (torch 0.4.0 files)."""
+    """foolwood's checkpoint layout (train_siammask_refine.py saves model.module.state_dict(),
+    no ``module.``), without num_batches_tracked (files of torch < 0.4.1)."""
     anchors = ANCHORS | {"round_dight": 0}
-    state = _foolwood_file(net, batches=False)
+    state = _foolwood_file(net, module=False, batches=False)
+    ckpt = {"epoch": 20, "arch": "Custom", "state_dict": state, "best_acc": 0}
     path = tmp_path / "SiamMask_DAVIS.pth"
-    torch.save({"epoch": 20, "arch": "Custom", "state_dict": state, "anchor_cfg": anchors}, path)
+    torch.save(ckpt | {"anchor_cfg": anchors}, path)
     t = load_tracker("siammask_davis", weights=path)
     assert isinstance(t, SiamMaskTracker) and t.crop_convention == "siammask"
     assert (t.mask_threshold, t.penalty_k, t.window_influence, t.lr) == PUBLISHED["siammask_davis"]
@@ -94,9 +96,9 @@ def test_foolwood_file_round_trip_through_load_tracker(net, tmp_path):
     for k, v in net.state_dict().items():
         if not k.endswith("num_batches_tracked"):
             assert torch.equal(loaded[k], v), k
-    # a bare foolwood dict (no module.) and pysot's layout load as well, into the same net
+    # a bare DataParallel foolwood dict (module.) and pysot's layout load as well
     other = build_pysot_net("siammask_r50_l3")
-    assert load_siammask_weights(other, _foolwood_file(net, module=False)) == "foolwood"
+    assert load_siammask_weights(other, _foolwood_file(net)) == "foolwood"
     assert load_siammask_weights(other, dict(net.state_dict()), "siammask_vot_ld") == "pysot"
     assert torch.equal(other.state_dict()["refine_head.post2.bias"], net.refine_head.post2.bias)
 

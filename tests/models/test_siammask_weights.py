@@ -91,6 +91,8 @@ def test_foolwood_file_round_trip_through_load_tracker(net, tmp_path):
     torch.save(ckpt | {"anchor_cfg": anchors}, path)
     t = load_tracker("siammask_davis", weights=path)
     assert isinstance(t, SiamMaskTracker) and t.crop_convention == "siammask"
+    neck = t.net.neck.downsample  # foolwood's ResDownS rule: [4:-4] below 20 px
+    assert neck.crop_margin == 4 and neck(torch.zeros(1, 1024, 17, 17)).shape[-1] == 9
     assert (t.mask_threshold, t.penalty_k, t.window_influence, t.lr) == PUBLISHED["siammask_davis"]
     loaded = t.net.state_dict()
     for k, v in net.state_dict().items():

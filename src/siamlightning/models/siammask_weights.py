@@ -53,6 +53,16 @@ FOOLWOOD_CONFIGS: dict[str, str] = {
 ANCHORS: dict[str, Any] = {"stride": 8, "ratios": [0.33, 0.5, 1, 2, 3], "scales": [8]}
 
 
+def build_foolwood_net() -> nn.Module:
+    """foolwood's ``Custom`` as a freshly initialised `SiamMaskNet`: pysot's siammask_r50_l3
+    layout with ResDownS's crop rule (neck ``crop_margin=4``: 15 -> 7, 17 -> 9; 31 uncropped)."""
+    from siamlightning.models.pysot_weights import build_pysot_net
+
+    net = build_pysot_net("siammask_r50_l3")
+    net.neck.downsample.crop_margin = 4
+    return net
+
+
 def ours_key(key: str) -> str | None:
     """foolwood state-dict key -> ours (``rpn_model.cls.head.3.bias`` -> ``rpn_head.cls...``),
     None for a key outside foolwood's five prefixes."""

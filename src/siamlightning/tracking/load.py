@@ -11,11 +11,11 @@ by Hydra) with ``crop_convention="pysot"``, so that its boxes equal pysot's own 
 ``siammask_r50_l3`` gives a `SiamMaskTracker`, whose results also carry a polygon and a mask.
 
 foolwood/SiamMask's models load the same way: ``load_tracker("siammask_davis" | "siammask_vot" |
-"siammask_vot_ld", weights="SiamMask_DAVIS.pth")`` builds the siammask_r50_l3 network, maps the
-file's keys (`siamlightning.models.siammask_weights`; foolwood's or pysot's layout) and uses the
-``config_davis`` / ``config_vot`` / ``config_vot18`` TRACK values with
-``crop_convention="siammask"`` (foolwood's ``tools/test.py``), so that boxes and masks equal
-foolwood's own ``siamese_track``.
+"siammask_vot_ld", weights="SiamMask_DAVIS.pth")`` builds the siammask_r50_l3 network with
+foolwood's neck crop rule (`siamlightning.models.siammask_weights.build_foolwood_net`), maps the
+file's keys (foolwood's or pysot's layout) and uses the ``config_davis`` / ``config_vot`` /
+``config_vot18`` TRACK values with ``crop_convention="siammask"`` (foolwood's ``tools/test.py``),
+so that boxes and masks equal foolwood's own ``siamese_track``.
 """
 
 from __future__ import annotations
@@ -38,10 +38,9 @@ from siamlightning.tracking.moved_names import upgrade_config
 def _pysot_builders() -> dict[str, Any]:
     """pysot config names and foolwood/SiamMask's (the siammask_r50_l3 net) -> net builders."""
     from siamlightning.models.pysot_weights import PYSOT_CONFIGS
-    from siamlightning.models.siammask_weights import FOOLWOOD_CONFIGS
+    from siamlightning.models.siammask_weights import FOOLWOOD_CONFIGS, build_foolwood_net
 
-    siammask = PYSOT_CONFIGS["siammask_r50_l3"]
-    return {**PYSOT_CONFIGS, **dict.fromkeys(FOOLWOOD_CONFIGS, siammask)}
+    return {**PYSOT_CONFIGS, **dict.fromkeys(FOOLWOOD_CONFIGS, build_foolwood_net)}
 
 
 def _is_foolwood(config_name: str) -> bool:

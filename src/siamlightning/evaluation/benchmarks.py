@@ -2,9 +2,10 @@
 
 ``kind`` picks the experiment: ``ope`` (one pass from frame 0, scored by ``protocol``: otb,
 lasot, got10k...), ``vot`` (reset-based, VOT2013-2019 ``baseline``, scored by ``year`` and
-``variant``) or ``vot_multistart`` (VOT2020+ anchors, scored by ``year`` / ``interval``). Both
-CLIs go through `run_benchmark` (track, then score on rank 0) and ``siamlightning-eval
-results=...`` through `score_folder`.
+``variant``), ``vot_multistart`` (VOT2020+ anchors, scored by ``year`` / ``interval``) or
+``vos`` (semi-supervised video object segmentation, DAVIS J&F: `vos_runner`, `vos_scoring`;
+``layout``, ``mask_threshold``, ``mask_folder``). Both CLIs go through `run_benchmark` (track,
+then score on rank 0) and ``siamlightning-eval results=...`` through `score_folder`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ from siamlightning.data import open_dataset
 from siamlightning.data.core.sequences import SequenceIndex
 from siamlightning.errors import ConfigError
 from siamlightning.evaluation.compare import compare
-from siamlightning.evaluation.distributed import rank_and_world
+from siamlightning.evaluation.distributed import gather_results, rank_and_world
 from siamlightning.evaluation.ope import score_ope
 from siamlightning.evaluation.result import BENCHMARK_KINDS, BenchmarkKind, BenchmarkResult
 from siamlightning.evaluation.result_files import read_results, write_trackingnet_submission
+from siamlightning.evaluation.vos_runner import run_vos, vos_fps, write_submission
+from siamlightning.evaluation.vos_scoring import score_vos_folder
+from siamlightning.evaluation.vos_videos import vos_index
 from siamlightning.evaluation.vot_anchor_runner import run_vot_multistart
 from siamlightning.evaluation.vot_anchor_scoring import score_vot_multistart_folder
 from siamlightning.evaluation.vot_reset_runner import run_vot
@@ -48,7 +52,8 @@ def benchmark_kind(spec: Spec) -> BenchmarkKind:
 
 
 def open_benchmark(spec: Spec, base_dir: Path | None = None) -> SequenceIndex | None:
-    """Open a benchmark config node; None (with a log line) when optional and missing."""
+    """Open a benchmark config node; None (with a log line) when optional and missing. A ``vos``
+    benchmark's index holds one sequence per video (`vos_index`)."""
     root = spec.get("root")
     if root is not None:
         root = Path(str(root)).expanduser()
@@ -64,7 +69,10 @@ def open_benchmark(spec: Spec, base_dir: Path | None = None) -> SequenceIndex | 
     # never from the index cache: a benchmark is small and a ground-truth file fixed in place
     # must be seen (the cache only notices changes near the dataset's top folder)
     options = dict(spec.get("options") or {})
-    return open_dataset(spec["source"], root, spec.get("split"), cache=False, **options)
+    index = open_dataset(spec["source"], root, spec.get("split"), cache=False, **options)
+    if benchmark_kind(spec) == "vos":
+        return vos_index(index, mask_folder=spec.get("mask_folder"))
+    return index
 
 
 def score_folder(folder: Path, index: SequenceIndex, spec: Spec) -> BenchmarkResult:
@@ -75,6 +83,8 @@ def score_folder(folder: Path, index: SequenceIndex, spec: Spec) -> BenchmarkRes
         result = score_vot_multistart_folder(
             folder, index, year=spec.get("year", 2020), interval=interval and tuple(interval)
         )
+    elif kind == "vos":
+        result = score_vos_folder(folder, index, protocol=spec.get("protocol", "davis2017"))
     elif kind == "vot":
         result = score_vot_folder(
             folder, index, year=spec.get("year", 2018), variant=spec.get("variant", "legacy")
@@ -138,9 +148,30 @@ def run_benchmark(
     for tracker, factory in trackers.items():
         res_dir = out_dir / "results" / bench / tracker
         shard = {"rank": rank, "world_size": world, "progress": progress, "name": tracker}
-        _run_vot(factory, index, spec, res_dir, **shard)
+        fps = None
+        if kind == "vos":
+            layout, threshold = spec.get("layout", "davis"), spec.get("mask_threshold")
+            runs = run_vos(
+                factory, index, res_dir, layout=layout, mask_threshold=threshold, **shard
+            )
+            fps = vos_fps(gather_results(runs))  # a collective
+        else:
+            _run_vot(factory, index, spec, res_dir, **shard)
         if world > 1:
             dist.barrier()
-        if rank == 0:
-            out[tracker] = replace(score_folder(res_dir, index, spec), tracker=tracker)
+        if rank == 0 and kind == "vos" and spec.get("gt_withheld"):
+            _vos_submission(spec, res_dir)
+        elif rank == 0:
+            result = score_folder(res_dir, index, spec)
+            out[tracker] = replace(result, tracker=tracker, fps=result.fps if fps is None else fps)
     return out
+
+
+def _vos_submission(spec: Spec, res_dir: Path) -> None:
+    """Withheld VOS ground truth (YouTube-VOS): zip the server's layout and say so."""
+    where = write_submission(res_dir) if spec.get("layout") == "youtube_vos" else res_dir
+    print(
+        f"{spec['name']}: ground truth is withheld, NO LOCAL SCORE; submit {where} "
+        "to the benchmark's server",
+        flush=True,
+    )

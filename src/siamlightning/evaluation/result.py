@@ -17,8 +17,8 @@ from siamlightning.evaluation.result_files import SequenceResult
 
 __all__ = ["BENCHMARK_KINDS", "BenchmarkKind", "BenchmarkResult", "Results", "Scores"]
 
-BenchmarkKind = Literal["ope", "vot", "vot_multistart"]  # a benchmark config's ``kind``
-BENCHMARK_KINDS: tuple[str, ...] = ("ope", "vot", "vot_multistart")
+BenchmarkKind = Literal["ope", "vot", "vot_multistart", "vos"]  # a benchmark config's ``kind``
+BENCHMARK_KINDS: tuple[str, ...] = ("ope", "vot", "vot_multistart", "vos")
 SequenceRow = dict[str, float | int]  # one sequence's numbers by metrics.json name
 
 
@@ -27,9 +27,10 @@ class Scores:
     """Scores of a set of sequences: metric values, curves and counts, each by its name.
 
     ``values``: success_auc, precision_20, norm_precision_20, ao, sr50, sr75, eao, accuracy,
-    robustness, failures (those the protocol has); ``curves``: success (21,) or (101,),
-    precision (51,), norm_precision (51,), eao (L,) (metrics.json names them ``<name>_curve``);
-    ``counts``: scored_frames, num_sequences, num_frames, repaired_frames, num_runs.
+    robustness, failures, (VOS) jf_mean, j_mean, j_recall, j_decay, f_mean, f_recall, f_decay
+    (those the protocol has); ``curves``: success (21,) or (101,), precision (51,),
+    norm_precision (51,), eao (L,) (metrics.json names them ``<name>_curve``);
+    ``counts``: scored_frames, num_sequences, num_frames, repaired_frames, num_runs, num_objects.
     """
 
     values: dict[str, float] = field(default_factory=dict)
@@ -71,10 +72,12 @@ class Scores:
 class BenchmarkResult:
     """One tracker on one benchmark.
 
-    ``kind`` is the experiment (``ope``, reset-based ``vot``, anchor-based ``vot_multistart``),
-    ``protocol`` the scoring rules (``otb``, ``got10k``, ``vot2018-legacy``, ``vot2020-anchor``...).
-    ``fps`` is OPE's tracking speed (frames 1..N-1 over their summed tracker time; NaN when
-    unknown), None for VOT. ``eao_interval`` is the EAO's sequence-length range (VOT only).
+    ``kind`` is the experiment (``ope``, reset-based ``vot``, anchor-based ``vot_multistart``,
+    semi-supervised video object segmentation ``vos``), ``protocol`` the scoring rules (``otb``,
+    ``got10k``, ``vot2018-legacy``, ``vot2020-anchor``, ``davis2017``...). ``fps`` is OPE's
+    tracking speed (frames 1..N-1 over their summed tracker time; NaN when unknown), VOS's
+    object-frames per second, None for VOT. VOS ``sequences`` rows are objects (``<video>_<id>``).
+    ``eao_interval`` is the EAO's sequence-length range (VOT only).
     ``trajectories`` holds the tracked boxes when a runner was asked to keep them (never written).
     """
 
@@ -94,8 +97,8 @@ class BenchmarkResult:
         return self.fps if key == "fps" else self.overall.get(key)
 
     def scalars(self) -> dict[str, float | int]:
-        """Overall values, counts and (OPE) fps, by name, finite or not."""
-        fps = {"fps": self.fps} if self.kind == "ope" else {}
+        """Overall values, counts and (OPE, VOS) fps, by name, finite or not."""
+        fps = {"fps": self.fps} if self.kind in ("ope", "vos") else {}
         return self.overall.scalars() | fps
 
     def robustness_fraction(self) -> float:
@@ -105,11 +108,11 @@ class BenchmarkResult:
         return min(1.0, r / (1 if self.kind == "vot_multistart" else 100))
 
     def to_json(self) -> dict[str, Any]:
-        """The metrics.json entry: protocol, (OPE) fps, overall, sequences, (if any) attributes."""
+        """The metrics.json entry: protocol, fps (OPE, VOS), overall, sequences, attributes."""
         out: dict[str, Any] = {"protocol": self.protocol}
         interval = self.eao_interval if self.kind == "vot_multistart" else None
         overall = self.overall.to_json(eao_interval=interval)
-        if self.kind == "ope":
+        if self.kind in ("ope", "vos"):
             out["fps"] = self.fps
             overall["fps"] = self.fps
         out["overall"] = overall

@@ -2,6 +2,7 @@
 
     siamlightning-eval ckpt=<last.ckpt> benchmark=otb100 benchmark.root=/data/OTB100
     siamlightning-eval results=[dirA,dirB] benchmark=vot2018 benchmark.root=/data/VOT2018
+    siamlightning-eval results=<DAVIS PNG folder> benchmark=davis2017_val benchmark.root=/data/DAVIS
 
 Under ``torchrun`` (or any launcher that sets ``WORLD_SIZE``) sequences are sharded across the
 processes and the trajectories gathered, so the numbers equal a single-process run.
@@ -25,8 +26,14 @@ from siamlightning.evaluation.benchmarks import open_benchmark, run_benchmark, s
 from siamlightning.evaluation.distributed import join_launcher_group, leave_group
 from siamlightning.evaluation.log_report import log_reports
 from siamlightning.evaluation.plots import benchmark_plots
-from siamlightning.evaluation.report import folder_labels, results_table, write_metrics_json
+from siamlightning.evaluation.report import (
+    folder_labels,
+    format_table,
+    results_table,
+    write_metrics_json,
+)
 from siamlightning.evaluation.result import BenchmarkResult, Results
+from siamlightning.evaluation.vos_scoring import GLOBAL_COLUMNS, OBJECT_COLUMNS
 from siamlightning.tracking.load import build_tracker, load_net
 
 log = logging.getLogger("siamlightning.eval")
@@ -41,6 +48,7 @@ COLUMNS = (
     "accuracy",
     "robustness",
     "failures",
+    *GLOBAL_COLUMNS,
     "fps",
 )
 
@@ -125,6 +133,10 @@ def run(cfg: DictConfig) -> Results:
             reports, COLUMNS, only_filled=True, failed=failed, failed_benchmark=bench["name"]
         )
         print(table, flush=True)
+    for tracker, result in by_tracker.items():
+        if result.kind == "vos":  # davis2017-evaluation's per-object table too
+            cols = ("jf_mean", *OBJECT_COLUMNS)
+            print(format_table(result.sequences, cols, index_name=f"{tracker} object"), flush=True)
     if reports:
         _log(cfg, reports, pngs)
     if failed:

@@ -26,6 +26,7 @@ from siamlightning.configs import config_dir
 from siamlightning.data.core.io import read_image
 from siamlightning.errors import DataError, FrameReadError
 from siamlightning.evaluation.result_files import write_ope_result
+from siamlightning.evaluation.vos_runner import box_mask
 from siamlightning.tracking.base import Tracker
 from siamlightning.tracking.load import load_tracker
 
@@ -105,15 +106,6 @@ def box_polygon(box: np.ndarray) -> np.ndarray:
     return np.array([x, y, x + w, y, x + w, y + h, x, y + h], dtype=np.float64)
 
 
-def box_mask(box: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(x, y, w, h) -> (H, W) bool mask of the pixels whose centre lies inside the box."""
-    x, y, w, h = (float(v) for v in box)
-    ys, xs = np.arange(shape[0]) + 0.5, np.arange(shape[1]) + 0.5
-    inside_y = (ys >= y) & (ys < y + h)
-    inside_x = (xs >= x) & (xs < x + w)
-    return inside_y[:, None] & inside_x[None, :]
-
-
 def draw(
     image: np.ndarray,
     box: np.ndarray,
@@ -190,7 +182,7 @@ def run(cfg: DictConfig) -> Path:
         if k == 0:
             tracker.init(frame, box)
             cur, score = box, 1.0
-            polygon, mask = box_polygon(box), box_mask(box, frame.shape[:2])
+            polygon, mask = box_polygon(box), box_mask(box, frame.shape[:2]) > 0
         else:
             t = time.perf_counter()
             res = tracker.track(frame)

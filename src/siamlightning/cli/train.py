@@ -17,11 +17,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from siamlightning.cli.common import instantiate_group, report_errors, setup_environment
 from siamlightning.configs import config_dir
-from siamlightning.evaluation.benchmarks import open_benchmark, run_benchmark
+from siamlightning.evaluation.benchmarks import benchmark_kind, open_benchmark, run_benchmark
 from siamlightning.evaluation.log_report import log_reports
 from siamlightning.evaluation.plots import benchmark_plots
 from siamlightning.evaluation.report import results_table, write_metrics_json
 from siamlightning.evaluation.result import Results
+from siamlightning.evaluation.vos_runner import BoxAsMask
 from siamlightning.loggers.resume import resume_run_dir
 from siamlightning.precision import log_precision_once, resolve_trainer_precision
 from siamlightning.tracking.base import StaticTracker
@@ -32,7 +33,8 @@ log = logging.getLogger("siamlightning.train")
 # conf/hydra/train.yaml: ckpt_path=<run>/checkpoints/x.ckpt resumes inside <run>
 OmegaConf.register_new_resolver("siamlightning_resume_dir", resume_run_dir, replace=True)
 LIGHTNING_CKPT_KEYWORDS = ("last", "best", "hpc", "registry")  # trainer.fit's ckpt_path names
-TABLE_COLUMNS = ("success_auc", "precision_20", "fps", "sequences")  # results_table.txt
+# results_table.txt: the columns some benchmark fills (OPE: success / precision, VOS: J&F, J, F)
+TABLE_COLUMNS = ("success_auc", "precision_20", "jf_mean", "j_mean", "f_mean", "fps", "sequences")
 
 
 def _container(node: DictConfig) -> dict[str, Any]:
@@ -40,8 +42,12 @@ def _container(node: DictConfig) -> dict[str, Any]:
 
 
 def evaluate(cfg: DictConfig, module: L.LightningModule, trainer: L.Trainer | None) -> Results:
-    """Score the trained network, the untrained one and a static box on ``cfg.evaluate``
-    -> ``{benchmark: {tracker: result}}`` (rank 0; ``{}`` elsewhere)."""
+    """Score the trained network and ``cfg.evaluate.baselines`` on ``cfg.evaluate``
+    -> ``{benchmark: {tracker: result}}`` (rank 0; ``{}`` elsewhere).
+
+    Baselines: ``untrained`` (the same network at its initial weights), ``static`` (the first
+    box, never moved) and, on VOS benchmarks, ``box`` (the trained tracker's box filled as its
+    mask: what the mask branch must beat)."""
     out_dir = Path(cfg.paths.output_dir)
     tracker_cfg = _container(cfg.tracker)
     trained = module.net.eval()
@@ -52,6 +58,8 @@ def evaluate(cfg: DictConfig, module: L.LightningModule, trainer: L.Trainer | No
         trackers["untrained"] = lambda: build_tracker(untrained, tracker_cfg)
     if "static" in cfg.evaluate.baselines:
         trackers["static"] = StaticTracker
+    box = {"box": lambda: BoxAsMask(build_tracker(trained, tracker_cfg))}
+    with_box = "box" in cfg.evaluate.baselines
     base = Path(get_original_cwd())
     opened = []  # every benchmark is opened (and a missing root reported) before any runs
     for key, node in (cfg.evaluate.benchmarks or {}).items():
@@ -62,13 +70,14 @@ def evaluate(cfg: DictConfig, module: L.LightningModule, trainer: L.Trainer | No
     results: Results = {}
     progress = cfg.evaluate.progress
     for name, index, spec in opened:
-        by_tracker = run_benchmark(trackers, index, spec, out_dir, name=name, progress=progress)
+        these = trackers | box if with_box and benchmark_kind(spec) == "vos" else trackers
+        by_tracker = run_benchmark(these, index, spec, out_dir, name=name, progress=progress)
         if by_tracker:
             results[name] = by_tracker
     if results:
         write_metrics_json(out_dir / "metrics.json", results)
         # a static box has no meaningful speed
-        table = results_table(results, TABLE_COLUMNS, no_speed=("static",))
+        table = results_table(results, TABLE_COLUMNS, only_filled=True, no_speed=("static",))
         print(table, flush=True)
         (out_dir / "results_table.txt").write_text(table + "\n")
         pngs = benchmark_plots(results, out_dir / "plots")

@@ -3,6 +3,7 @@
     siamlightning-eval ckpt=<last.ckpt> benchmark=otb100 benchmark.root=/data/OTB100
     siamlightning-eval results=[dirA,dirB] benchmark=vot2018 benchmark.root=/data/VOT2018
     siamlightning-eval results=<DAVIS PNG folder> benchmark=davis2017_val benchmark.root=/data/DAVIS
+    siamlightning-eval ckpt=siammask_davis weights=SiamMask_DAVIS.pth benchmark=davis2017_val ...
 
 Under ``torchrun`` (or any launcher that sets ``WORLD_SIZE``) sequences are sharded across the
 processes and the trajectories gathered, so the numbers equal a single-process run.
@@ -34,7 +35,7 @@ from siamlightning.evaluation.report import (
 )
 from siamlightning.evaluation.result import BenchmarkResult, Results
 from siamlightning.evaluation.vos_scoring import GLOBAL_COLUMNS, OBJECT_COLUMNS
-from siamlightning.tracking.load import build_tracker, load_net
+from siamlightning.tracking.load import build_tracker, load_net, load_pysot_net
 
 log = logging.getLogger("siamlightning.eval")
 COLUMNS = (
@@ -62,8 +63,11 @@ def _track(
     cfg: DictConfig, bench: dict[str, Any], index: Any, out_dir: Path
 ) -> dict[str, BenchmarkResult]:
     base = Path(get_original_cwd())
-    net, export = load_net(_abs(str(cfg.ckpt), base))
-    tracker_cfg = export["tracker"]
+    if cfg.get("weights") is not None:  # ckpt names a pysot / foolwood SiamMask config
+        net, tracker_cfg = load_pysot_net(str(cfg.ckpt), _abs(str(cfg.weights), base))
+    else:
+        net, export = load_net(_abs(str(cfg.ckpt), base))
+        tracker_cfg = export["tracker"]
     if cfg.get("tracker"):
         tracker_cfg = OmegaConf.to_container(cfg.tracker, resolve=True)
     overrides = OmegaConf.to_container(cfg.tracker_overrides, resolve=True)

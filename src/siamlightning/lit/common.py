@@ -101,6 +101,23 @@ def warn_skipped_frames(module: L.LightningModule, count: int) -> None:
         )
 
 
+def warn_skipped_steps(module: L.LightningModule, losses: list[float], max_loss: float) -> None:
+    """Per-epoch summary of the optimiser steps skipped by a module's loss guard: ``losses`` are
+    this rank's losses of the skipped steps (the decision is taken over all ranks, so every rank
+    counts the same steps); one warning on rank 0, e.g. ``epoch 3: 2 optimizer steps were
+    skipped: loss NaN, infinite or > 10000 (first: nan)``."""
+    if not losses or not module.trainer.is_global_zero:
+        return
+    log.warning(
+        "epoch %d: %d optimizer steps were skipped: loss NaN, infinite or > %g on some rank "
+        "(first, on rank 0: %g); the run goes on",
+        module.current_epoch,
+        len(losses),
+        max_loss,
+        losses[0],
+    )
+
+
 def check_rewrappable(trainer: L.Trainer, *, what: str) -> None:
     """Raise `ConfigError` when fitting under a strategy whose wrapper `rewrap_ddp` cannot rebuild
     (FSDP, DeepSpeed, ...): at the start of the run, not at the epoch where ``what`` happens."""

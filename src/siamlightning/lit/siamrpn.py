@@ -27,6 +27,11 @@ Matching pysot across GPUs: pysot SUMS gradients over its W processes (``reduce_
 Lightning DDP averages them. The same updates need ``base_lr * W`` (8 GPUs: 0.04) and, as pysot
 decays and clips the summed gradient, ``weight_decay / W`` and ``gradient_clip_val / W``:
 ``pysot_grad_sum=True`` applies all three. ``data.batch_size`` is per process (pysot's BATCH_SIZE).
+
+Step guard (``max_loss``, off by default): pysot and SiamMask skip ``optimizer.step()`` when the
+loss is NaN, infinite or above 1e4 (``is_valid_number``). With ``max_loss`` set the module does the
+same, decided over all ranks (one all-reduce of a flag per step under DDP), counts the skipped
+steps (``train/skipped_steps`` per epoch) and warns once per epoch, as for unreadable frames.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from siamlightning.lit.common import (
     save_export,
     tracker_export,
     warn_skipped_frames,
+    warn_skipped_steps,
 )
 from siamlightning.lit.rpn_schedule import (
     epoch_factor,
@@ -58,8 +64,8 @@ from siamlightning.lit.rpn_schedule import (
 )
 from siamlightning.models.anchors import training_anchors
 from siamlightning.models.pysot_weights import load_backbone_weights
-from siamlightning.models.rpn_losses import RPNLoss, rpn_loss
-from siamlightning.models.rpn_targets import rpn_targets
+from siamlightning.models.rpn_losses import rpn_loss
+from siamlightning.models.rpn_targets import RPNTargets, rpn_targets
 from siamlightning.models.siamrpn import SiamRPNNet
 
 log = logging.getLogger(__name__)
@@ -90,6 +96,7 @@ class SiamRPNModule(L.LightningModule):
         loc_weight: float = 1.2,
         target_kwargs: dict[str, Any] | None = None,
         pysot_grad_sum: bool = False,
+        max_loss: float | None = None,
         seed: int = 0,
         channels_last: bool = True,
         compile: bool | Mapping[str, Any] = False,
@@ -119,6 +126,7 @@ class SiamRPNModule(L.LightningModule):
         self.loss_weights = dict(cls_weight=cls_weight, loc_weight=loc_weight)
         self.target_kwargs = dict(target_kwargs or {})
         self.pysot_grad_sum = pysot_grad_sum
+        self.max_loss = max_loss
         self.seed = seed
         self.channels_last = channels_last
         self._train_modules = [self._backbone_part(n) for n in self.backbone_train_layers]
@@ -132,6 +140,9 @@ class SiamRPNModule(L.LightningModule):
         self.last_outputs: dict[str, torch.Tensor] = {}
         self._anchors: dict[tuple, torch.Tensor] = {}
         self._skipped = 0
+        self._bad_loss: torch.Tensor | None = None  # this step's micro-batches, see max_loss
+        self._last_loss = torch.zeros(())
+        self._skipped_steps: list[float] = []  # the skipped steps' losses, this epoch
 
     def _backbone_part(self, name: str) -> nn.Module:
         try:
@@ -234,46 +245,100 @@ class SiamRPNModule(L.LightningModule):
         gen = torch.Generator(device=self.device if self.device.type == "cuda" else "cpu")
         return gen.manual_seed(int(state[0]))
 
-    def _step(self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str) -> RPNLoss:
-        cls, loc = self(batch["template"], batch["search"])
+    def _targets(
+        self, batch: dict[str, torch.Tensor], cls: torch.Tensor, batch_idx: int, stage: str
+    ) -> RPNTargets:
+        """Anchor targets of a batch for score maps like ``cls`` (B, 2A, S, S), seeded per step."""
         anchors = self.anchors(batch["search"].shape[-1], cls.shape[-1], cls.device)
         gen = self._generator(
             *((0, self.global_step, batch_idx) if stage == "train" else (1, batch_idx))
         )
-        t = rpn_targets(
+        return rpn_targets(
             batch["search_box"], batch["negative"], anchors, generator=gen, **self.target_kwargs
         )
+
+    def _losses(
+        self,
+        out: Any,
+        batch: dict[str, torch.Tensor],
+        batch_idx: int,
+        stage: str,
+        *,
+        targets: RPNTargets | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Net outputs (cls, loc) -> named scalars, ``loss`` the total (`rpn_loss`); the batch's
+        `_targets` unless ``targets`` are given."""
+        cls, loc = out
+        t = self._targets(batch, cls, batch_idx, stage) if targets is None else targets
         loss = rpn_loss(cls, loc, t.cls, t.delta, t.delta_weight, **self.loss_weights)
-        b, sync = cls.shape[0], stage != "train"
-        self.log(f"{stage}/loss", loss.total, prog_bar=True, sync_dist=sync, batch_size=b)
-        self.log(f"{stage}/cls_loss", loss.cls, sync_dist=sync, batch_size=b)
-        self.log(f"{stage}/loc_loss", loss.loc, sync_dist=sync, batch_size=b)
+        return {"loss": loss.total, "cls_loss": loss.cls, "loc_loss": loss.loc}
+
+    def _step(self, batch: dict[str, torch.Tensor], batch_idx: int, stage: str) -> torch.Tensor:
+        """Forward, losses and their logs (``<stage>/<name>``); returns the total loss."""
+        out = self(batch["template"], batch["search"])
+        terms = self._losses(out, batch, batch_idx, stage)
+        b, sync = batch["template"].shape[0], stage != "train"
+        for name, value in terms.items():
+            self.log(
+                f"{stage}/{name}", value, prog_bar=name == "loss", sync_dist=sync, batch_size=b
+            )
         if stage == "train":
+            cls = out[0]
             a = cls.shape[1] // 2  # foreground-minus-background logit, best anchor per cell
             self.last_outputs = {
                 "response": (cls[:, a:] - cls[:, :a]).detach().amax(1, keepdim=True)
             }
-        return loss
+        return terms["loss"]
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         """One SGD step on a pair batch."""
         loss = self._step(batch, batch_idx, "train")
         b = batch["template"].shape[0]
+        if self.max_loss is not None:  # no host sync here: `optimizer_step` decides
+            bad = ~torch.isfinite(loss.detach()) | (loss.detach() > self.max_loss)
+            self._bad_loss = bad if self._bad_loss is None else self._bad_loss | bad
+            self._last_loss = loss.detach()
         if self._trainer is not None:  # lr: LearningRateMonitor (lr-SGD/<group>), not logged here
             skipped = batch["skipped"].sum()
             self._skipped += int(skipped)
             kw = dict(reduce_fx="sum", on_step=False, on_epoch=True, sync_dist=True, batch_size=b)
             self.log("data/skipped_frames", skipped.float(), **kw)
-        return loss.total
+        return loss
+
+    def optimizer_step(
+        self,
+        epoch: int,
+        batch_idx: int,
+        optimizer: Any,
+        optimizer_closure: Callable[[], Any] | None = None,
+    ) -> None:
+        """Step; with ``max_loss`` set, skip the update (as pysot and SiamMask do) when a loss of
+        this step on any rank was NaN, infinite or above ``max_loss``: the closure (forward,
+        backward, DDP all-reduce) runs on every rank, the parameters and momenta stay."""
+        if self.max_loss is None or optimizer_closure is None:
+            super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+            return
+        loss = optimizer_closure()
+        bad, self._bad_loss = self._bad_loss, None
+        if bad is not None and self.trainer.world_size > 1:
+            bad = self.trainer.strategy.reduce(bad.float(), reduce_op="sum") > 0
+        if bad is not None and bool(bad):
+            self._skipped_steps.append(float(self._last_loss))
+            return
+        optimizer.step(closure=lambda: loss)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         """Losses on held-out pairs (fixed targets: seeded by the batch index only)."""
         self._step(batch, batch_idx, "val")
 
     def on_train_epoch_end(self) -> None:
-        """Warn once per epoch with the number of unreadable frames skipped on all ranks."""
+        """Warn once per epoch with the unreadable frames and the skipped steps (``max_loss``)."""
         warn_skipped_frames(self, self._skipped)
         self._skipped = 0
+        if self.max_loss is not None:
+            self.log("train/skipped_steps", float(len(self._skipped_steps)), batch_size=1)
+            warn_skipped_steps(self, self._skipped_steps, self.max_loss)
+            self._skipped_steps = []
 
     def configure_optimizers(self) -> dict[str, Any]:
         """SGD (from the config) over all parameters, pysot's schedule stepped per epoch."""

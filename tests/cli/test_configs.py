@@ -54,6 +54,7 @@ def test_every_experiment_builds_agreeing_data_model_and_tracker(experiment):
         "exemplar_size": geometry.exemplar_size,
         "search_size": geometry.train_search_size,
         "context_amount": geometry.context_amount,
+        "masks": cfg.data.masks,
     }
     z_size, x_size = geometry.exemplar_size, geometry.train_search_size
     module = instantiate(cfg.model).eval()
@@ -82,8 +83,8 @@ def test_every_experiment_builds_agreeing_data_model_and_tracker(experiment):
         labels = siamfc_labels(box, r, x_size, stride, module.r_pos)
         assert labels.shape == out.shape and labels[0, 0, r // 2, r // 2] == 1
     else:
-        assert isinstance(module, SiamRPNModule)
-        cls, loc = out
+        assert isinstance(module, SiamRPNModule)  # SiamMaskModule too: out = SiamMaskOutput
+        cls, loc = out[:2]
         s = score_map_size(
             search_size=x_size, exemplar_size=z_size, stride=stride, base_size=tracker.base_size
         )

@@ -50,7 +50,8 @@ RENAMED_KEYS = [
 MERGED_KEYS = [("data", "template_size", "exemplar_size")]
 # dotted keys that are new and compared through what they feed, not by value: the geometry the
 # data and tracker nodes interpolate; the export node (net + tracker) a checkpoint stores
-NEW_KEYS = ["geometry", "model.export", "model.compile", "data.masks"]  # compile: 10, masks: 11
+NEW_KEYS = ["geometry", "model.export", "model.compile", "data.masks", "weights"]
+# compile: issue 10; masks and eval weights= (a pysot / SiamMask config's released weights): 11
 # (node, key, old value, new value) changed on purpose since the snapshot: issue 10 sizes the
 # pysot recipes' loader workers to each rank's share of the cores (was 8 per rank)
 CHANGED_VALUES = [("data", "num_workers", 8, "auto")]

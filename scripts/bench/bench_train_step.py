@@ -11,9 +11,11 @@ warm-up then timed steps, median): run both interleaved and compare ``median_ste
 with ``model=<m> tracker=<m> ~experiment``, ``instantiate(cfg.model)``) and trained by a real
 ``lightning.Trainer`` (``--accelerator``, default cpu; no logger / checkpoints / progress bar /
 validation) on an in-memory loader of uint8 pair batches with the keys of `PairDataset` (positive
-pairs, target near the search-crop centre). A step = ``on_train_batch_start`` ..
-``on_train_batch_end``: forward, targets, loss, backward, clipping and the optimiser step (loading
-the batch is not timed; on CUDA both ends synchronize the device before reading the clock).
+pairs, target near the search-crop centre; with ``masks=True``'s ``search_mask``, the ellipse in the
+target box, and ``has_mask``, which modules without a mask head ignore). A step =
+``on_train_batch_start`` .. ``on_train_batch_end``: forward, targets, loss, backward, clipping
+and the optimiser step (loading the batch is not timed; on CUDA both ends synchronize the device
+before reading the clock).
 ``peak_mem_mib``: on CUDA the largest ``torch.cuda.max_memory_allocated`` of this run (reset
 before it), on CPU the process's maximum resident set size so far (``getrusage``, never lower than
 that of earlier runs in the process).
@@ -130,6 +132,8 @@ def synthetic_batches(
                 [(exemplar - w) / 2, (exemplar - h) / 2, w, h], dtype=torch.float32
             ),
             "search_box": torch.tensor([cx - w / 2, cy - h / 2, w, h], dtype=torch.float32),
+            "search_mask": _ellipse_mask(search, cx, cy, w, h),
+            "has_mask": torch.tensor(True),
             "negative": torch.tensor(False),
             "source": torch.tensor(0, dtype=torch.int64),
             "skipped": torch.tensor(0, dtype=torch.int64),
@@ -138,6 +142,13 @@ def synthetic_batches(
     ]
     data = [samples[i % batch] for i in range(batch * count)]
     return torch.utils.data.DataLoader(data, batch_size=batch, shuffle=False, num_workers=0)
+
+
+def _ellipse_mask(size: int, cx: float, cy: float, w: float, h: float) -> torch.Tensor:
+    """(1, size, size) uint8 {0, 1}: the ellipse inscribed in the box (SiamMask's search mask)."""
+    y, x = np.mgrid[0:size, 0:size] + 0.5
+    inside = ((x - cx) / (w / 2)) ** 2 + ((y - cy) / (h / 2)) ** 2 <= 1
+    return torch.from_numpy(inside.astype(np.uint8)[None])
 
 
 def step_timer() -> Any:

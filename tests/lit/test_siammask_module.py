@@ -164,6 +164,16 @@ def test_backbone_batchnorm_stays_in_eval_mode_after_the_unfreeze():
     assert not any(p.requires_grad for m in (bb.layer0, bb.layer1) for p in m.parameters())
 
 
+def test_freeze_backbone_bn_false_trains_the_bns_of_trained_layers():
+    """A backbone trained from scratch (experiment=siammask_synthetic): its trained layers' BNs
+    are in train mode, the untrained layers' stay in eval mode."""
+    module = _module(freeze_backbone_bn=False, backbone_unfreeze_epoch=0)
+    module.train()
+    bb = module.net.backbone
+    assert all(b.training for m in (bb.layer2, bb.layer3) for b in _bns(m))
+    assert not any(b.training for m in (bb.layer0, bb.layer1) for b in _bns(m))
+
+
 def test_config_net_has_pysots_siammask_keys_without_the_refinement():
     ours = OmegaConf.to_container(BASE.model.net, resolve=True)
     ours["backbone"]["depths"] = [1, 1, 1, 1]  # the layout, not ResNet-50's 23 M weights

@@ -90,6 +90,31 @@ def test_resnet50_atrous_layers_and_sizes():
     assert sizes == [125, 63, 31, 31]
 
 
+def test_resnet50_atrous_width_scales_channels_not_sizes_and_feeds_a_narrow_refine():
+    """width=0.25, one block per stage: ResNet-50's map sizes (the refine windows) with a quarter
+    of its channels; a Refine built for those channels decodes them."""
+    from siamlightning.models.heads.mask import Refine
+
+    net = ResNet50Atrous(used_layers=(0, 1, 2, 3), depths=(1, 1, 1, 1), width=0.25).eval()
+    assert net.out_channels == [16, 64, 128, 256] and len(net.layer2) == 1
+    with torch.no_grad():
+        maps = net(_rand(1, 3, 255, 255, scale=255))
+    assert [tuple(f.shape[1:]) for f in maps] == [
+        (16, 125, 125),
+        (64, 63, 63),
+        (128, 31, 31),
+        (256, 31, 31),
+    ]
+    refine = Refine(in_channels=(16, 64, 128), corr_channels=32).eval()
+    with torch.no_grad():
+        out = refine(maps[:3], _rand(1, 32, 25, 25), pos=(12, 12))
+    assert out.shape == (1, 1, 127, 127)
+    # the default stays ResNet-50 (pysot's keys and shapes: tests/models/test_pysot_keys.py)
+    assert ResNet50Atrous(used_layers=(0,)).conv1.out_channels == 64
+    with pytest.raises(ValueError, match="width 0"):
+        ResNet50Atrous(width=0.0)
+
+
 def test_resnet_unused_layers_are_identities():
     net = ResNet50Atrous(used_layers=(2,))
     assert net.layer3 is None and net.layer4 is None

@@ -56,6 +56,9 @@ class SiamMaskModule(SiamRPNModule):
         momentum_reset: when the optimiser's momentum is reset (``unfreeze``, ``epoch``,
             ``never``).
         max_loss: skip the optimiser step above this loss (or NaN / Inf); None: never.
+        freeze_backbone_bn: keep every backbone BatchNorm in eval mode (SiamMask, whose
+            backbone is ImageNet-trained); False: the BNs of trained layers train (a backbone
+            trained from scratch, as ``experiment=siammask_synthetic``).
         **kwargs: the `SiamRPNModule` arguments (optimizer, schedule, backbone freezing, ...).
     """
 
@@ -66,19 +69,24 @@ class SiamMaskModule(SiamRPNModule):
         mask_weight: float = 36.0,
         momentum_reset: str = "unfreeze",
         max_loss: float | None = 1e4,
+        freeze_backbone_bn: bool = True,
         **kwargs: Any,
     ) -> None:
         if momentum_reset not in MOMENTUM_RESETS:
             raise ValueError(
                 f"momentum_reset must be one of {MOMENTUM_RESETS}, got {momentum_reset!r}"
             )
+        self.freeze_backbone_bn = freeze_backbone_bn
         super().__init__(net=net, max_loss=max_loss, **kwargs)
         self.mask_weight = mask_weight
         self.momentum_reset = momentum_reset
         self._momentum_reset_epoch = -1  # the last epoch whose start cleared the momenta
 
     def frozen_batchnorms(self, epoch: int | None = None) -> list[torch.nn.Module]:
-        """Every BatchNorm of the backbone, in every epoch (SiamMask: eval mode throughout)."""
+        """Every BatchNorm of the backbone, in every epoch (SiamMask: eval mode throughout);
+        with ``freeze_backbone_bn=False`` those of the untrained layers only (`SiamRPNModule`)."""
+        if not self.freeze_backbone_bn:
+            return super().frozen_batchnorms(epoch)
         return [m for m in self.net.backbone.modules() if isinstance(m, _BN)]
 
     def resets_momentum(self, epoch: int) -> bool:

@@ -70,25 +70,32 @@ class ResNet50Atrous(nn.Module):
     stride = 8
 
     def __init__(
-        self, *, used_layers: Sequence[int] = (2, 3, 4), depths: Sequence[int] = (3, 4, 6, 3)
+        self,
+        *,
+        used_layers: Sequence[int] = (2, 3, 4),
+        depths: Sequence[int] = (3, 4, 6, 3),
+        width: float = 1.0,
     ) -> None:
         super().__init__()
         self.used_layers = [int(i) for i in used_layers]
         if not self.used_layers or any(i not in range(5) for i in self.used_layers):
             raise ValueError(f"used_layers {list(used_layers)} must be a non-empty subset of 0..4")
-        self._inplanes = 64
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=0, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        if not 0 < width <= 4 or int(16 * width) < 1:
+            raise ValueError(f"width {width} must be in (0, 4] (channels x width, stem 64 x width)")
+        c = [max(1, int(n * width)) for n in (64, 128, 256, 512)]  # ResNet-50: width 1
+        self._inplanes = c[0]
+        self.conv1 = nn.Conv2d(3, c[0], kernel_size=7, stride=2, padding=0, bias=False)
+        self.bn1 = nn.BatchNorm2d(c[0])
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        channels = [64]
-        self.layer1 = self._make_layer(64, depths[0])
+        channels = [c[0]]
+        self.layer1 = self._make_layer(c[0], depths[0])
         channels.append(self._inplanes)
-        self.layer2 = self._make_layer(128, depths[1], stride=2)
+        self.layer2 = self._make_layer(c[1], depths[1], stride=2)
         channels.append(self._inplanes)
-        self.layer3 = self._make_layer(256, depths[2], dilation=2) if 3 in used_layers else None
+        self.layer3 = self._make_layer(c[2], depths[2], dilation=2) if 3 in used_layers else None
         channels.append(self._inplanes)
-        self.layer4 = self._make_layer(512, depths[3], dilation=4) if 4 in used_layers else None
+        self.layer4 = self._make_layer(c[3], depths[3], dilation=4) if 4 in used_layers else None
         channels.append(self._inplanes)
         self.out_channels = [channels[i] for i in self.used_layers]
         self.reset_parameters()

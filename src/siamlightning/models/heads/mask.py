@@ -117,17 +117,26 @@ def _stream(cin: int, mid: int, cout: int) -> nn.Sequential:
 
 
 class Refine(nn.Module):
-    """SiamMask refinement: correlation vector + backbone windows -> (N, 1, 127, 127) logits."""
+    """SiamMask refinement: correlation vector + backbone windows -> (N, 1, 127, 127) logits.
 
-    def __init__(self) -> None:
+    Args:
+        in_channels: channels of the search maps p0, p1, p2 (ResNet-50: conv1 64, layer1 256,
+            layer2 512; a narrower backbone's, e.g. ``ResNet50Atrous(width=0.25)``: 16, 64, 128).
+        corr_channels: channels of the mask correlation (MaskCorr's ``hidden``).
+    """
+
+    def __init__(
+        self, *, in_channels: Sequence[int] = (64, 256, 512), corr_channels: int = 256
+    ) -> None:
         super().__init__()
-        self.v0 = _stream(64, 16, 4)
-        self.v1 = _stream(256, 64, 16)
-        self.v2 = _stream(512, 128, 32)
+        c0, c1, c2 = (int(c) for c in in_channels)
+        self.v0 = _stream(c0, 16, 4)
+        self.v1 = _stream(c1, 64, 16)
+        self.v2 = _stream(c2, 128, 32)
         self.h2 = _stream(32, 32, 32)
         self.h1 = _stream(16, 16, 16)
         self.h0 = _stream(4, 4, 4)
-        self.deconv = nn.ConvTranspose2d(256, 32, 15, 15)
+        self.deconv = nn.ConvTranspose2d(corr_channels, 32, 15, 15)
         self.post0 = nn.Conv2d(32, 16, 3, padding=1)
         self.post1 = nn.Conv2d(16, 4, 3, padding=1)
         self.post2 = nn.Conv2d(4, 1, 3, padding=1)

@@ -57,7 +57,8 @@ NEW_KEYS = ["geometry", "model.export", "model.compile", "data.masks", "weights"
 CHANGED_VALUES = [("data", "num_workers", 8, "auto")]
 # presets added since the snapshot, which has no old values for them (issue 11: foolwood's)
 NEW_PRESETS = {f"eval tracker=siammask_{n}" for n in ("davis", "vot", "vot_ld")}
-NEW_PRESETS |= {f"train experiment=siammask_{n}" for n in ("base",)}  # issue 11: SiamMask training
+# issue 11: SiamMask training
+NEW_PRESETS |= {f"train experiment=siammask_{n}" for n in ("base", "sharp")}
 
 
 def _script() -> Any:

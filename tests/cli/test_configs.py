@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from siamlightning.configs import compose, config_dir
 from siamlightning.lit.siamfc import SiamFCModule
+from siamlightning.lit.siammask_refine import SiamMaskRefineModule
 from siamlightning.lit.siamrpn import SiamRPNModule
 from siamlightning.models.anchors import score_map_size
 from siamlightning.models.backbones.siamfc_alexnet import SiamFCAlexNet
@@ -85,9 +86,10 @@ def test_every_experiment_builds_agreeing_data_model_and_tracker(experiment):
     else:
         assert isinstance(module, SiamRPNModule)  # SiamMaskModule too: out = SiamMaskOutput
         cls, loc = out[:2]
-        s = score_map_size(
-            search_size=x_size, exemplar_size=z_size, stride=stride, base_size=tracker.base_size
-        )
+        # SiamMask's refine stage trains at 143 with the neck crop [4:-4] of the 17-wide search
+        # map: no extra cells (config.json base_size 0, 3x3); it tracks at 255 as the base
+        base = 0 if isinstance(module, SiamMaskRefineModule) else tracker.base_size
+        s = score_map_size(search_size=x_size, exemplar_size=z_size, stride=stride, base_size=base)
         a = module.net.anchor_num
         assert cls.shape == (1, 2 * a, s, s) and loc.shape == (1, 4 * a, s, s)
         assert module.anchors(x_size, s, cls.device).shape == (4, a, s, s)

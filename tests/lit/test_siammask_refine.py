@@ -204,6 +204,28 @@ def test_loss_is_36_times_the_refine_mask_loss_and_backward_stays_out_of_the_rpn
     assert all(p.grad is not None and not p.grad.any() for p in trained)
 
 
+def test_the_clip_norm_over_the_optimisers_parameters_is_siammasks_global_norm():
+    batch = _batch()
+    module = _module().train()
+    module._losses(module(batch["template"], batch["search"]), batch, 0, "train")["loss"].backward()
+    module._trainer = SimpleNamespace(world_size=1, max_epochs=20)
+    opt = module.configure_optimizers()["optimizer"]  # what Lightning's clipping sees
+    name = {id(p): n for n, p in module.net.named_parameters()}
+    ours = {name[id(p)]: p.grad for g in opt.param_groups for p in g["params"]}
+    # SiamMask: all but the backbone require grad, loss = 0 cls + 0 loc + 36 mask, clip over all
+    official = _module().train()
+    for n, p in official.net.named_parameters():
+        p.requires_grad_(not n.startswith("backbone."))
+    out = official(batch["template"], batch["search"])
+    loss = official._losses(out, batch, 0, "train")["loss"]
+    (loss + 0 * out.cls.sum() + 0 * out.loc.sum()).backward()
+    grads = {n: p.grad for n, p in official.net.named_parameters() if p.grad is not None}
+    assert not any(grads[n].any() for n in grads if n not in ours)  # the RPN's zeros
+    assert any(n.startswith("neck.") for n in ours)  # counted, never applied
+    for n, grad in ours.items():
+        torch.testing.assert_close(grad, grads[n], msg=n)
+
+
 def test_learning_rates_per_epoch_are_the_spec_table_and_the_neck_never_moves():
     module = _module()
     module._trainer = SimpleNamespace(world_size=1, max_epochs=20)

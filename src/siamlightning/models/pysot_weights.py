@@ -99,15 +99,21 @@ def build_pysot_net(config_name: str) -> nn.Module:
     return PYSOT_CONFIGS[config_name]()
 
 
-def _unwrap(state: Mapping | str | Path) -> dict[str, torch.Tensor]:
-    if isinstance(state, str | Path):
-        state = torch.load(state, map_location="cpu", weights_only=True)
-    if not isinstance(state, Mapping):
-        raise ValueError(f"expected a state dict, got {type(state).__name__}")
-    if "state_dict" in state and isinstance(state["state_dict"], Mapping):
-        state = state["state_dict"]
-    prefix = "module."
-    return {(k[len(prefix) :] if k.startswith(prefix) else k): v for k, v in state.items()}
+def read_weights(source: Mapping | str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """A weight file (or loaded object) -> (state dict without ``module.``, the other entries)."""
+    obj = source
+    if isinstance(source, str | Path):
+        try:
+            obj = torch.load(source, map_location="cpu", weights_only=True)
+        except Exception as err:  # a pickle of arbitrary objects: refuse, say what
+            raise ValueError(f"{source}: not a readable weights file ({err})") from err
+    if not isinstance(obj, Mapping):
+        raise ValueError(f"{source}: expected a state dict, got {type(obj).__name__}")
+    extra: dict[str, Any] = {}
+    if isinstance(obj.get("state_dict"), Mapping):
+        extra = {k: v for k, v in obj.items() if k != "state_dict"}
+        obj = obj["state_dict"]
+    return {k.removeprefix("module."): v for k, v in obj.items()}, extra
 
 
 def _summary(keys: list[str], limit: int = 8) -> str:
@@ -120,13 +126,29 @@ def _summary(keys: list[str], limit: int = 8) -> str:
     return f"({counts}): " + ", ".join(keys[:limit]) + more
 
 
+def check_weights_match(
+    head: str, missing: list[str], unexpected: list[str], shapes: list[str]
+) -> None:
+    """Raise ValueError ``head`` + the missing / unexpected / misshapen keys, if there are any."""
+    if not (missing or unexpected or shapes):
+        return
+    parts = [head]
+    if missing:
+        parts.append(f"{len(missing)} missing keys {_summary(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys {_summary(unexpected)}")
+    if shapes:
+        parts.append(f"{len(shapes)} shape mismatches {_summary(shapes)}")
+    raise ValueError("\n  ".join(parts))
+
+
 def load_pysot_state_dict(net: nn.Module, state: Mapping | str | Path, config_name: str) -> None:
     """Load a pysot state dict / checkpoint (or its path) into ``net``, every key.
 
     Raises ValueError naming the missing, unexpected and wrongly shaped keys when the file does
     not belong to ``config_name``'s layout.
     """
-    src = _unwrap(state)
+    src, _ = read_weights(state)
     ours = net.state_dict()
     if any(k.startswith("backbone.features.") for k in src):
         split = {
@@ -142,16 +164,10 @@ def load_pysot_state_dict(net: nn.Module, state: Mapping | str | Path, config_na
         for k, v in src.items()
         if k in ours and tuple(v.shape) != tuple(ours[k].shape)
     ]
-    if missing or unexpected or shapes:
-        where = f"{state}: " if isinstance(state, str | Path) else ""
-        parts = [f"{where}weights do not match pysot config {config_name!r}:"]
-        if missing:
-            parts.append(f"{len(missing)} missing keys {_summary(missing)}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys {_summary(unexpected)}")
-        if shapes:
-            parts.append(f"{len(shapes)} shape mismatches {_summary(shapes)}")
-        raise ValueError("\n  ".join(parts))
+    where = f"{state}: " if isinstance(state, str | Path) else ""
+    check_weights_match(
+        f"{where}weights do not match pysot config {config_name!r}:", missing, unexpected, shapes
+    )
     net.load_state_dict({**ours, **src}, strict=True)
 
 
@@ -160,7 +176,7 @@ def load_backbone_weights(backbone: nn.Module, path: str) -> list[str]:
 
     Returns the backbone keys the file does not hold; raises if no key matches or a shape differs.
     """
-    state = {k.removeprefix("backbone."): v for k, v in _unwrap(path).items()}
+    state = {k.removeprefix("backbone."): v for k, v in read_weights(path)[0].items()}
     ours = backbone.state_dict()
     if not state.keys() & ours.keys() and any(k.startswith("features.") for k in state):
         state = {legacy_to_layers_key(k): v for k, v in state.items()}  # legacy AlexNet file

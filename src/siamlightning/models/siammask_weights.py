@@ -34,6 +34,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from siamlightning.models.pysot_weights import check_weights_match, read_weights
+
 #: (foolwood prefix, our prefix); foolwood's ResDownS crop [4:-4] of a <20-wide map is our
 #: AdjustLayer's centre 7 of the 15-wide template map (the 31-wide search map is not cropped)
 PREFIXES: tuple[tuple[str, str], ...] = (
@@ -93,23 +95,6 @@ def is_foolwood_layout(state: Mapping[str, Any]) -> bool:
     return any(ours_key(k) is not None for k in state)
 
 
-def read_weights(source: Mapping | str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """A weight file (or loaded object) -> (state dict without ``module.``, the other entries)."""
-    obj = source
-    if isinstance(source, str | Path):
-        try:
-            obj = torch.load(source, map_location="cpu", weights_only=True)
-        except Exception as err:  # a pickle of arbitrary objects: refuse, say what
-            raise ValueError(f"{source}: not a readable weights file ({err})") from err
-    if not isinstance(obj, Mapping):
-        raise ValueError(f"{source}: expected a state dict, got {type(obj).__name__}")
-    extra: dict[str, Any] = {}
-    if isinstance(obj.get("state_dict"), Mapping):
-        extra = {k: v for k, v in obj.items() if k != "state_dict"}
-        obj = obj["state_dict"]
-    return {k.removeprefix("module."): v for k, v in obj.items()}, extra
-
-
 def check_anchors(anchor_cfg: Mapping[str, Any] | None, where: str = "") -> None:
     """Raise when a file's ``anchor_cfg`` is not foolwood's default anchors (`ANCHORS`)."""
     if anchor_cfg is None:
@@ -119,16 +104,6 @@ def check_anchors(anchor_cfg: Mapping[str, Any] | None, where: str = "") -> None
         ANCHORS.values()
     ):
         raise ValueError(f"{where}anchor_cfg {dict(anchor_cfg)} differs from {ANCHORS}")
-
-
-def _summary(keys: list[str], limit: int = 8) -> str:
-    """``(rpn_model: 2, ...): key, key, ... (+n more)``: counts per top module, first keys."""
-    groups: dict[str, int] = {}
-    for k in keys:
-        groups[k.split(".")[0]] = groups.get(k.split(".")[0], 0) + 1
-    more = f" ... (+{len(keys) - limit} more)" if len(keys) > limit else ""
-    counts = ", ".join(f"{g}: {n}" for g, n in groups.items())
-    return f"({counts}): " + ", ".join(keys[:limit]) + more
 
 
 def load_siammask_weights(
@@ -156,15 +131,8 @@ def load_siammask_weights(
         for k, v in name.items()
         if v in ours and tuple(src[k].shape) != tuple(ours[v].shape)
     ]
-    if missing or unexpected or shapes:
-        kind = "foolwood/SiamMask" if config_name in FOOLWOOD_CONFIGS else "pysot"
-        parts = [f"{where}weights do not match {kind} config {config_name!r} ({layout} keys):"]
-        if missing:
-            parts.append(f"{len(missing)} missing keys {_summary(missing)}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys {_summary(unexpected)}")
-        if shapes:
-            parts.append(f"{len(shapes)} shape mismatches {_summary(shapes)}")
-        raise ValueError("\n  ".join(parts))
+    kind = "foolwood/SiamMask" if config_name in FOOLWOOD_CONFIGS else "pysot"
+    head = f"{where}weights do not match {kind} config {config_name!r} ({layout} keys):"
+    check_weights_match(head, missing, unexpected, shapes)
     net.load_state_dict({**ours, **{name[k]: v for k, v in src.items()}}, strict=True)
     return layout

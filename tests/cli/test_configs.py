@@ -16,9 +16,9 @@ from siamlightning.lit.siammask_refine import SiamMaskRefineModule
 from siamlightning.lit.siamrpn import SiamRPNModule
 from siamlightning.models.anchors import score_map_size
 from siamlightning.models.backbones.siamfc_alexnet import SiamFCAlexNet
-from siamlightning.models.pysot_weights import build_pysot_net
 from siamlightning.models.siamfc import SiamFCNet
 from siamlightning.models.siamfc_targets import siamfc_labels
+from siamlightning.tracking.load import build_pysot_model
 
 CONF = config_dir()
 
@@ -106,8 +106,8 @@ def test_every_tracker_preset_tracks_with_its_network(name):
         return
     if name.startswith("siamfc"):
         net = SiamFCNet(backbone=SiamFCAlexNet(width=0.25))
-    else:
-        net = build_pysot_net(name)
+    else:  # pysot's and foolwood/SiamMask's configs
+        net = build_pysot_model(name)
     tracker = instantiate(cfg.tracker, net=net, precision="fp32")
     assert (tracker.exemplar_size, tracker.search_size) == (127, cfg.geometry.track_search_size)
     _track_once(tracker)

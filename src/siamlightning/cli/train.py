@@ -13,7 +13,7 @@ import hydra
 import lightning as L
 import torch
 from hydra.utils import get_original_cwd, instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from siamlightning.cli.common import instantiate_group, report_errors, setup_environment
 from siamlightning.configs import config_dir
@@ -101,8 +101,45 @@ def trainer_precision(trainer_cfg: DictConfig) -> Any:
     return resolved
 
 
+def pretrain(cfg: DictConfig) -> Path | None:
+    """Run ``cfg.pretrain.experiment`` (its ``overrides`` too) into ``<run dir>/pretrain``,
+    without evaluation, and return its ``last.ckpt`` (None when ``cfg`` has no ``pretrain``).
+
+    A two-stage recipe in one command (``experiment=siammask_synthetic``: base, then refine from
+    it). A run resumed with ``ckpt_path`` does not pretrain again: its checkpoint holds the
+    weights, and a finished pretrain folder (its ``last.ckpt`` present) is reused as it is.
+    """
+    stage = cfg.get("pretrain")
+    if not stage:
+        return None
+    out = Path(cfg.paths.output_dir) / "pretrain"
+    last = out / "checkpoints" / "last.ckpt"
+    if cfg.ckpt_path is not None or last.is_file():
+        log.info("pretrain %s: using %s", stage.experiment, last)
+        return last
+    overrides = [f"experiment={stage.experiment}", f"seed={cfg.seed}", *stage.get("overrides", [])]
+    first = hydra.compose(config_name="train", overrides=overrides)
+    with open_dict(first):
+        first.paths.output_dir = str(out)  # not the main run's ${hydra:runtime.output_dir}
+        first.evaluate.enabled = False
+        first.ckpt_path = None
+        first.pop("pretrain", None)
+    log.info("pretrain: experiment=%s into %s", stage.experiment, out)
+    run(first)
+    if not last.is_file():
+        raise FileNotFoundError(
+            f"pretrain experiment={stage.experiment} wrote no {last} (callbacks.epoch_checkpoint "
+            "with save_last: true is needed)"
+        )
+    return last
+
+
 def run(cfg: DictConfig) -> dict:
     """Fit (unless ``train=false``) and evaluate; returns the evaluation report (rank 0)."""
+    init = pretrain(cfg) if cfg.train else None
+    if init is not None:
+        with open_dict(cfg):
+            cfg.model.init_from = str(init)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model)

@@ -12,15 +12,20 @@ from siamlightning.errors import FrameReadError
 cv2.setNumThreads(1)
 
 
+def _read_bytes(p: Path, what: str) -> np.ndarray:
+    """The bytes of ``p`` as uint8; `FrameReadError` naming the ``what`` file when unreadable."""
+    try:
+        return np.fromfile(p, dtype=np.uint8)
+    except FileNotFoundError:
+        raise FrameReadError(f"{what} file does not exist", path=p) from None
+    except OSError as exc:
+        raise FrameReadError(f"cannot read {what} file ({exc})", path=p) from None
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Decode an image file to RGB uint8 (H, W, 3); raise `FrameReadError` naming the file."""
     p = Path(path)
-    try:
-        data = np.fromfile(p, dtype=np.uint8)
-    except FileNotFoundError:
-        raise FrameReadError("frame file does not exist", path=p) from None
-    except OSError as exc:
-        raise FrameReadError(f"cannot read frame file ({exc})", path=p) from None
+    data = _read_bytes(p, "frame")
     if data.size == 0:
         raise FrameReadError("frame file is empty", path=p)
     img = cv2.imdecode(data, cv2.IMREAD_COLOR)
@@ -34,12 +39,7 @@ def read_image(path: str | Path) -> np.ndarray:
 def read_mask(path: str | Path) -> np.ndarray:
     """Decode a mask image to a bool array (H, W): nonzero pixels are foreground."""
     p = Path(path)
-    try:
-        data = np.fromfile(p, dtype=np.uint8)
-    except FileNotFoundError:
-        raise FrameReadError("mask file does not exist", path=p) from None
-    except OSError as exc:
-        raise FrameReadError(f"cannot read mask file ({exc})", path=p) from None
+    data = _read_bytes(p, "mask")
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None or img.size == 0:
         raise FrameReadError("mask file cannot be decoded (corrupt or truncated?)", path=p)

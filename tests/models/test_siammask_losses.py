@@ -160,3 +160,21 @@ def test_mask_cells_need_a_positive_anchor_a_mask_and_a_positive_pair():
     cells = mask_cells(labels, has_mask, negative)
     assert cells[0].nonzero().tolist() == [[1, 2], [3, 3]]
     assert not cells[1].any() and not cells[2].any()
+
+
+def test_loss_equals_soft_margin_and_stays_finite_for_huge_logits():
+    """softplus(-y x) is SiamMask's F.soft_margin_loss where that is finite; a logit of the wrong
+    sign beyond fp32's exp range gives a finite loss and gradient (soft_margin_loss: inf, NaN)."""
+    g = torch.Generator().manual_seed(0)
+    pred = torch.randn(3, 1, 127, 127, generator=g) * 5
+    labels = torch.randint(0, 2, (3, 127, 127), generator=g).float() * 2 - 1
+    got = mask_logistic_loss(pred, labels).loss
+    want = F.soft_margin_loss(pred.reshape(3, -1), labels.reshape(3, -1))
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-8)
+    huge = pred.clone().requires_grad_(True)
+    with torch.no_grad():
+        huge[0, 0, 0, 0] = -200.0 * labels[0, 0, 0]  # margin -200
+    out = mask_logistic_loss(huge, labels).loss
+    out.backward()
+    assert torch.isfinite(out) and torch.isfinite(huge.grad).all()
+    assert not torch.isfinite(F.soft_margin_loss(huge.reshape(3, -1), labels.reshape(3, -1)))

@@ -8,9 +8,10 @@ subsampling (`mask_cells`), for pairs with a mask that are not negatives: the ce
 (63 x 63 upsampled to 127 bilinearly with ``align_corners=True``, or the refinement's 127 x 127)
 against the window of the label ``mask * 2 - 1`` in {-1, +1}, zero-padded outside the crop (a
 pixel neither foreground nor background: constant log 2, no gradient, counted in the mean and as
-background in the IoU; spec §1.3, §6.2). loss = `F.soft_margin_loss`, the mean over N x 127^2
-elements. With N = 0 the loss and the IoUs are ``logits.sum() * 0`` (0, still in the graph, so
-DDP sees a gradient for every mask parameter).
+background in the IoU; spec §1.3, §6.2). loss = the soft margin log(1 + exp(-y x)) as SiamMask's
+`F.soft_margin_loss`, computed as ``softplus(-y x)`` (finite for any logit), the mean over
+N x 127^2 elements. With N = 0 the loss and the IoUs are ``logits.sum() * 0`` (0, still in the
+graph, so DDP sees a gradient for every mask parameter).
 
 Unlike the official code, only the N windows of the positive cells are cut (not all B x S^2 with
 ``F.unfold``: 2.6 GB of fp32 labels at batch 64), and a row whose prediction and label are both
@@ -119,7 +120,10 @@ def mask_logistic_loss(
         if rows.shape[-1] != k:
             rows = F.interpolate(rows, size=(k, k), mode="bilinear", align_corners=True)
         pred, target = rows.reshape(n, k * k), labels.reshape(n, k * k).float()
-        loss = F.soft_margin_loss(pred, target)
+        # F.soft_margin_loss computes log1p(exp(-y x)): inf, and a NaN gradient, once a logit's
+        # margin passes -88 (fp32 exp overflow), which poisons every weight through clipping;
+        # softplus is the same function, finite everywhere (equal to 1e-8 where both are finite)
+        loss = F.softplus(-target * pred).mean()
     with torch.no_grad():
         iou_m, iou_5, iou_7 = iou_measure(pred, target)
     return MaskLoss(loss, iou_m, iou_5, iou_7, pred.new_tensor(float(n)))

@@ -101,13 +101,27 @@ def trainer_precision(trainer_cfg: DictConfig) -> Any:
     return resolved
 
 
+# command-line overrides that belong to the main run only (see `pretrain`)
+OWN_KEYS = ("experiment=", "pretrain", "hydra.", "ckpt_path=")
+
+
+def command_line_overrides() -> list[str]:
+    """The overrides this Hydra run was launched with (``[]`` outside a Hydra app)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
 def pretrain(cfg: DictConfig) -> Path | None:
     """Run ``cfg.pretrain.experiment`` (its ``overrides`` too) into ``<run dir>/pretrain``,
     without evaluation, and return its ``last.ckpt`` (None when ``cfg`` has no ``pretrain``).
 
     A two-stage recipe in one command (``experiment=siammask_synthetic``: base, then refine from
-    it). A run resumed with ``ckpt_path`` does not pretrain again: its checkpoint holds the
-    weights, and a finished pretrain folder (its ``last.ckpt`` present) is reused as it is.
+    it). The command line's overrides apply to both stages (``logger=csv``, ``seed=1``,
+    ``data.num_workers=0``), except ``experiment``, ``pretrain.*``, ``ckpt_path`` and
+    ``hydra.*``; ``pretrain.overrides`` apply to the first stage only. A run resumed with
+    ``ckpt_path`` does not pretrain again: its checkpoint holds the weights, and a finished
+    pretrain folder (its ``last.ckpt`` present) is reused as it is.
     """
     stage = cfg.get("pretrain")
     if not stage:
@@ -117,7 +131,8 @@ def pretrain(cfg: DictConfig) -> Path | None:
     if cfg.ckpt_path is not None or last.is_file():
         log.info("pretrain %s: using %s", stage.experiment, last)
         return last
-    overrides = [f"experiment={stage.experiment}", f"seed={cfg.seed}", *stage.get("overrides", [])]
+    shared = [o for o in command_line_overrides() if not o.lstrip("~+").startswith(OWN_KEYS)]
+    overrides = [f"experiment={stage.experiment}", *shared, *stage.get("overrides", [])]
     first = hydra.compose(config_name="train", overrides=overrides)
     with open_dict(first):
         first.paths.output_dir = str(out)  # not the main run's ${hydra:runtime.output_dir}

@@ -21,8 +21,8 @@ def test_siammask_synthetic_pretrains_then_refines_from_its_checkpoint_and_score
         "train",
         "experiment=siammask_synthetic",
         "logger=csv",
-        *SMALL,
-        "pretrain.overrides=[" + ",".join(f"'{o}'" for o in SMALL) + "]",
+        *SMALL,  # the command line's overrides apply to both stages
+        "pretrain.overrides=['data.samples_per_epoch=4']",  # the first stage's own
         "evaluate.progress=false",
         "evaluate.benchmarks.synthetic.options.num_sequences=1",
         "evaluate.benchmarks.synthetic.options.length=4",
@@ -34,6 +34,9 @@ def test_siammask_synthetic_pretrains_then_refines_from_its_checkpoint_and_score
     base = torch.load(run / "pretrain/checkpoints/last.ckpt", map_location="cpu")
     sharp = torch.load(run / "checkpoints/last.ckpt", map_location="cpu")
     assert not (run / "pretrain" / "metrics.json").exists()  # the first stage is not scored
+    # logger=csv reached both stages; 4 and 8 pairs of 4: 1 and 2 steps
+    assert base["global_step"] == 1 and sharp["global_step"] == 2
+    assert (run / "pretrain" / "csv" / "metrics.csv").is_file()
     b, s = base["state_dict"], sharp["state_dict"]
     # the refine stage starts from the base stage: its frozen parts are the base's, the refine
     # head is new, MaskCorr trained on

@@ -29,7 +29,8 @@ both, the p0 window of cell k is centred on image pixel 8k + c, the anchor centr
 
 Memory of `Refine.rows` (fp32, per gathered position, independent of the score-map size): the
 three windows are 64·61² + 256·31² + 512·15² floats = 2.40 MB; a training forward saves 4.22 MB
-for backward (windows included; autograd saved-tensor hooks, tests/models/test_siammask_refine.py)
+for backward (windows included; autograd saved-tensor hooks in
+tests/models/test_siammask_refine_geometry.py)
 and the peak of forward + backward is 4.41 MB (torch.profiler, CPU, torch 2.13). So the refine
 step costs about 40 MB per sample at 143 (9 positions; 2.5 GB for SiamMask's batch 64) and at
 most 71 MB per sample at 255 (16 positive positions). Unfolding every position at 255 instead

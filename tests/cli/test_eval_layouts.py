@@ -126,6 +126,8 @@ def test_vot_checkpoint_run_then_rescore_the_written_folder(tmp_path, synth):
     assert again["failures"] == first["failures"] and again["accuracy"] == first["accuracy"]
 
 
+# slow (18 s): the gathers' DDP exactness is tested in tests/metrics (gloo, in-process)
+@pytest.mark.slow
 def test_two_process_evaluation_equals_single_process(tmp_path):
     ckpt = make_checkpoint(tmp_path / "m.ckpt")
     args = [

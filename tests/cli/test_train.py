@@ -54,6 +54,9 @@ def test_train_then_evaluate_writes_checkpoints_results_and_table(tmp_path):
         np.testing.assert_allclose(np.array(boxes), written, atol=1e-3)
 
 
+# slow (22 s): a sample is a pure function of its key whatever process draws it
+# (tests/data/pairs/test_sampling.py); this end-to-end check of the losses runs with -m slow
+@pytest.mark.slow
 def test_same_seed_same_losses_whatever_the_worker_count(tmp_path):
     common = [*FAST, "data.samples_per_epoch=80", "evaluate.enabled=false"]
     run_cli("train", *common, f"hydra.run.dir={tmp_path}/a", cwd=tmp_path)
@@ -62,6 +65,8 @@ def test_same_seed_same_losses_whatever_the_worker_count(tmp_path):
     assert len(a) == 20 and a == b
 
 
+# slow (32 s): tests/reliability/test_resume_run.py resumes in the run folder in the fast suite
+@pytest.mark.slow
 def test_resume_continues_with_the_same_steps_and_pairs(tmp_path):
     common = [*FAST, "evaluate.enabled=false", "data.samples_per_epoch=24"]
     run_cli(

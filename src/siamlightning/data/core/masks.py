@@ -9,8 +9,7 @@ format      what the source stores                                     set by
 =========== ========================================================== ====================
 
 `Sequence.read_mask` looks the format up here; the data model imports no reader.
-`frame_mask` is what training reads: a frame of a sequence with masks must have one, of the
-frame's size, or it is a `DataError` naming the file (counted and skipped like a bad frame).
+`siamlightning.data.core.sequences.frame_mask` is what training reads.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -26,14 +25,10 @@ from PIL import Image
 from siamlightning.data.core.io import read_mask
 from siamlightning.errors import DataError
 
-if TYPE_CHECKING:
-    from siamlightning.data.core.sequences import Sequence
-
 __all__ = [
     "MASK_DECODERS",
     "decode_coco_segmentation",
     "decode_mask",
-    "frame_mask",
     "read_object_mask",
     "read_palette_png",
 ]
@@ -118,28 +113,3 @@ def decode_mask(
     if fmt not in IN_META and not path:  # e.g. a YouTube-VOS frame without an annotation
         return None
     return decoder(path, meta, name)
-
-
-def frame_mask(seq: Sequence, i: int, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Target mask of frame ``i`` of a sequence with masks as bool (H, W).
-
-    Raises a `DataError` naming the mask file (else the annotation file) when the frame has no
-    mask, or when the mask is not ``shape`` = the frame's (H, W) (None: ``meta`` height/width
-    when the source gives them).
-    """
-    path = seq.masks[i] if seq.masks is not None and seq.masks[i] else None
-    where = path or seq.meta.get("annotation_file")
-    mask = seq.read_mask(i)
-    if mask is None:
-        raise DataError(f"sequence {seq.name!r} has masks but frame {i} has none", path=where)
-    if shape is None:
-        h, w = seq.meta.get("height"), seq.meta.get("width")
-        known = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (h, w))
-        shape = (int(h), int(w)) if known else None
-    if shape is not None and mask.shape[:2] != tuple(shape):
-        raise DataError(
-            f"sequence {seq.name!r} frame {i}: mask is {mask.shape[1]}x{mask.shape[0]} px, "
-            f"the frame {shape[1]}x{shape[0]}",
-            path=where,
-        )
-    return mask

@@ -316,3 +316,28 @@ class SequenceIndex:
         owner = shard_owners([len(s) for s in self.sequences], world_size)
         keep = [self.sequences[k] for k in range(len(self)) if owner[k] == rank]
         return SequenceIndex(keep, name=self.name, root=self.root)
+
+
+def frame_mask(seq: Sequence, i: int, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Target mask of frame ``i`` of a sequence with masks as bool (H, W): what training reads.
+
+    Raises a `DataError` naming the mask file (else the annotation file) when the frame has no
+    mask, or when the mask is not ``shape`` = the frame's (H, W) (None: ``meta`` height/width
+    when the source gives them).
+    """
+    path = seq.masks[i] if seq.masks is not None and seq.masks[i] else None
+    where = path or seq.meta.get("annotation_file")
+    mask = seq.read_mask(i)
+    if mask is None:
+        raise DataError(f"sequence {seq.name!r} has masks but frame {i} has none", path=where)
+    if shape is None:
+        h, w = seq.meta.get("height"), seq.meta.get("width")
+        known = all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (h, w))
+        shape = (int(h), int(w)) if known else None
+    if shape is not None and mask.shape[:2] != tuple(shape):
+        raise DataError(
+            f"sequence {seq.name!r} frame {i}: mask is {mask.shape[1]}x{mask.shape[0]} px, "
+            f"the frame {shape[1]}x{shape[0]}",
+            path=where,
+        )
+    return mask

@@ -42,8 +42,7 @@ from siamlightning.data.core.crops import (
     warp_crop,
     warp_mask,
 )
-from siamlightning.data.core.masks import frame_mask
-from siamlightning.data.core.sequences import SequenceIndex
+from siamlightning.data.core.sequences import SequenceIndex, frame_mask
 from siamlightning.data.pairs import augment
 from siamlightning.data.pairs.sampling import BoundPairSampler, PairSampler, PairSpec
 from siamlightning.data.tools.crop_cache import CropCache

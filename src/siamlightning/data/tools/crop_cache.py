@@ -49,8 +49,7 @@ from siamlightning.data.core.crops import (
     warp_crop,
     warp_mask,
 )
-from siamlightning.data.core.masks import frame_mask
-from siamlightning.data.core.sequences import Sequence, SequenceIndex
+from siamlightning.data.core.sequences import Sequence, SequenceIndex, frame_mask
 from siamlightning.data.tools.crop_reader import (
     INDEX_FILE,
     META_FILE,

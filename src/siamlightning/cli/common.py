@@ -65,12 +65,22 @@ def user_error(exc: BaseException) -> BaseException | None:
     return None
 
 
+def in_multirun() -> bool:
+    """True inside a job of ``-m`` (a sweep), where the sweeper owns what outlives a job."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def report_errors(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Wrap a Hydra task: a user error ends the process with ``error: <message>``, exit code 1.
 
     User errors are `USER_ERRORS`, Lightning's ``MisconfigurationException`` and ValueErrors a
     check of this package raised; with ``HYDRA_FULL_ERROR=1`` they propagate with the full
-    trace. Any other exception is a bug and keeps its traceback (Hydra's, with its hint).
+    trace. Any other exception is a bug and keeps its traceback (Hydra's, with its hint). In a
+    job of ``-m`` the user error is printed and raised on, so the sweeper records the job as
+    failed instead of the whole sweep ending.
     """
 
     @functools.wraps(task)
@@ -82,6 +92,8 @@ def report_errors(task: Callable[[Any], Any]) -> Callable[[Any], Any]:
             if err is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             print(f"error: {err}", file=sys.stderr, flush=True)
+            if in_multirun():  # the sweeper records the job as failed and goes on
+                raise
             raise SystemExit(1) from None
 
     return wrapper

@@ -20,8 +20,14 @@ import hydra
 from hydra.utils import get_original_cwd
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from siamlightning.cli.common import instantiate_group, report_errors, setup_environment
+from siamlightning.cli.common import (
+    in_multirun,
+    instantiate_group,
+    report_errors,
+    setup_environment,
+)
 from siamlightning.configs import config_dir
+from siamlightning.data.core.frame_cache import enable_frame_cache
 from siamlightning.errors import DataError
 from siamlightning.evaluation.benchmarks import open_benchmark, run_benchmark, score_folder
 from siamlightning.evaluation.distributed import join_launcher_group, leave_group
@@ -36,6 +42,8 @@ from siamlightning.evaluation.report import (
 from siamlightning.evaluation.result import BenchmarkResult, Results
 from siamlightning.evaluation.vos_scoring import GLOBAL_COLUMNS, OBJECT_COLUMNS
 from siamlightning.tracking.load import build_tracker, load_net, load_pysot_net
+
+__all__ = ["Score", "main", "objective", "resolve_tracker", "run"]
 
 log = logging.getLogger("siamlightning.eval")
 COLUMNS = (
@@ -59,19 +67,94 @@ def _abs(p: str, base: Path) -> Path:
     return q if q.is_absolute() else base / q
 
 
+def sweep_label(ckpt: str | None, tracker_file: str | None = None) -> str:
+    """A tracker search's folder name: ``<run>-<stem>`` of ``<run>/checkpoints/<stem>.ckpt``, a
+    pysot config name as it is, else the file's stem (``tracker_file``'s folder without ckpt)."""
+    if ckpt is None:
+        return Path(str(tracker_file)).resolve().parent.name if tracker_file else "none"
+    p = Path(str(ckpt))
+    run = p.parent.parent if p.parent.name == "checkpoints" else p.parent
+    label = f"{run.name}-{p.stem}" if run.name not in ("", ".", "..") else p.stem
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+
+
+OmegaConf.register_new_resolver("siamlightning_sweep_label", sweep_label, replace=True)
+# nets a process keeps between runs of the same checkpoint (the trials of a tracker search):
+# one, since a SiamRPN++ / SiamMask net holds 50-100 MB
+_NET_CACHE: dict[tuple, tuple[Any, dict[str, Any]]] = {}
+
+
+def _file_key(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def _load(ckpt: str, weights: Path | None, base: Path) -> tuple[Any, dict[str, Any]]:
+    """(net, tracker config) of a checkpoint, or of a pysot / foolwood config name + weights;
+    the last one loaded is kept, keyed by the files' paths, sizes and modification times."""
+    if weights is not None:
+        key: tuple = ("weights", ckpt, _file_key(weights))
+    else:
+        path = _abs(ckpt, base)
+        key = ("ckpt", _file_key(path)) if path.is_file() else ("ckpt", str(path))
+    if key not in _NET_CACHE:
+        if weights is not None:
+            loaded = load_pysot_net(ckpt, weights)
+        else:
+            net, export = load_net(_abs(ckpt, base))
+            loaded = (net, export["tracker"])
+        _NET_CACHE.clear()
+        _NET_CACHE[key] = loaded
+    net, tracker_cfg = _NET_CACHE[key]
+    return net, dict(tracker_cfg)
+
+
+def read_tracker_file(path: Path) -> dict[str, Any]:
+    """A ``best_tracker.yaml`` (or any yaml with a ``tracker`` node) -> its mapping."""
+    if not path.is_file():
+        raise FileNotFoundError(f"tracker_file {path} does not exist")
+    doc = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    if not isinstance(doc, dict) or not isinstance(doc.get("tracker"), dict):
+        raise DataError("has no 'tracker' mapping (as a sweep's best_tracker.yaml)", path=path)
+    return doc
+
+
+def resolve_tracker(cfg: DictConfig) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """The eval config's network, tracker config (before ``tracker_overrides``) and source
+    (absolute ``ckpt`` and ``weights``): ``ckpt`` / ``weights``, else those of ``tracker_file``;
+    the tracker is ``tracker_file``'s, else ``tracker=``'s, else the checkpoint's own.
+    Relative paths are read from the launch folder."""
+    from hydra.core.hydra_config import HydraConfig
+
+    base = Path(get_original_cwd()) if HydraConfig.initialized() else Path.cwd()
+    doc = read_tracker_file(_abs(str(cfg.tracker_file), base)) if cfg.get("tracker_file") else {}
+    ckpt, weights = cfg.get("ckpt"), cfg.get("weights")
+    if ckpt is None and doc:
+        ckpt, weights = doc.get("ckpt"), doc.get("weights")
+    if ckpt is None:
+        raise ValueError("give ckpt=<checkpoint> (or tracker_file=<best_tracker.yaml>)")
+    wpath = _abs(str(weights), base) if weights is not None else None
+    if wpath is not None and not wpath.is_file():
+        raise FileNotFoundError(f"weights {wpath} do not exist")
+    net, tracker_cfg = _load(str(ckpt), wpath, base)
+    if doc:
+        tracker_cfg = dict(doc["tracker"])
+    elif cfg.get("tracker"):
+        tracker_cfg = OmegaConf.to_container(cfg.tracker, resolve=True)
+    is_file = wpath is None and _abs(str(ckpt), base).is_file()
+    source = {
+        "ckpt": str(_abs(str(ckpt), base)) if is_file else str(ckpt),
+        "weights": None if wpath is None else str(wpath),
+    }
+    return net, tracker_cfg, source
+
+
 def _track(
     cfg: DictConfig, bench: dict[str, Any], index: Any, out_dir: Path
 ) -> dict[str, BenchmarkResult]:
-    base = Path(get_original_cwd())
-    if cfg.get("weights") is not None:  # ckpt names a pysot / foolwood SiamMask config
-        net, tracker_cfg = load_pysot_net(str(cfg.ckpt), _abs(str(cfg.weights), base))
-    else:
-        net, export = load_net(_abs(str(cfg.ckpt), base))
-        tracker_cfg = export["tracker"]
-    if cfg.get("tracker"):
-        tracker_cfg = OmegaConf.to_container(cfg.tracker, resolve=True)
+    net, tracker_cfg, source = resolve_tracker(cfg)
     overrides = OmegaConf.to_container(cfg.tracker_overrides, resolve=True)
-    label = cfg.name or Path(str(cfg.ckpt)).stem
+    label = cfg.name or Path(source["ckpt"]).stem
     factory = lambda: build_tracker(net, tracker_cfg, **overrides)  # noqa: E731
     factory()  # a tracker config of another family fails here, not mid-sequence
     join_launcher_group()
@@ -123,7 +206,7 @@ def run(cfg: DictConfig) -> Results:
         folders = [_abs(str(f), base) for f in given]
         labels = [cfg.name] if (cfg.name and len(folders) == 1) else folder_labels(folders)
         by_tracker, failed = _score_folders(folders, labels, index, bench)
-    elif cfg.ckpt is not None:
+    elif cfg.ckpt is not None or cfg.get("tracker_file"):
         by_tracker, failed = _track(cfg, bench, index, out_dir), {}
     else:
         raise ValueError("give ckpt=<checkpoint> or results=<folder of result files>")
@@ -152,17 +235,58 @@ def run(cfg: DictConfig) -> Results:
     return reports
 
 
+class Score(float):
+    """The number `main` returns to Hydra (a sweeper's objective), with its metric's ``name``."""
+
+    name: str = "score"
+
+    def __new__(cls, value: float, name: str) -> Score:
+        self = super().__new__(cls, value)
+        self.name = name
+        return self
+
+    def __reduce__(self) -> tuple:  # pickled by joblib / submitit launchers
+        return (Score, (float(self), self.name))
+
+
+def objective(cfg: DictConfig, reports: Results) -> Score | None:
+    """The tracked checkpoint's ``cfg.objective`` score (``auto``: the benchmark's headline,
+    `BenchmarkResult.headline`) -> a `Score`; None without a checkpoint's report (scoring
+    folders, ranks > 0)."""
+    if cfg.get("results") is not None or not reports:
+        return None
+    (by_tracker,) = reports.values()
+    if len(by_tracker) != 1:
+        return None
+    (result,) = by_tracker.values()
+    name, value = result.headline()
+    asked = str(cfg.get("objective") or "auto")
+    if asked != "auto":
+        found = result.value(asked)
+        if found is None:
+            raise ValueError(
+                f"objective={asked}: benchmark {result.benchmark!r} ({result.protocol}) has no "
+                f"such score; it has {sorted(result.scalars())}"
+            )
+        name, value = asked, float(found)
+    return Score(value, name)
+
+
 @hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="eval")
 @report_errors
-def main(cfg: DictConfig) -> None:
-    """Hydra entry point."""
+def main(cfg: DictConfig) -> Score | None:
+    """Hydra entry point; returns the objective score (a sweeper maximises it)."""
     setup_environment()
+    if cfg.get("cache_frames_mb"):
+        enable_frame_cache(int(cfg.cache_frames_mb) << 20)
     ok = False
     try:
-        run(cfg)
+        score = objective(cfg, run(cfg))
         ok = True
     finally:
-        leave_group(wait=ok)
+        if not in_multirun():  # a sweep's trials share the process group (`sweeps.search`)
+            leave_group(wait=ok)
+    return score
 
 
 if __name__ == "__main__":

@@ -96,6 +96,18 @@ class BenchmarkResult:
         """An overall number by its metrics.json name (a value, a count or ``fps``), else None."""
         return self.fps if key == "fps" else self.overall.get(key)
 
+    def headline(self) -> tuple[str, float]:
+        """(name, value) of the benchmark's headline score, higher is better: J&F for VOS, EAO
+        for VOT, AO for GOT-10k's protocol, else success AUC (NaN when the protocol lacks it)."""
+        if self.kind == "vos":
+            name = "jf_mean"
+        elif self.kind in ("vot", "vot_multistart"):
+            name = "eao"
+        else:
+            name = "ao" if "ao" in self.overall.values else "success_auc"
+        value = self.overall.values.get(name)
+        return name, math.nan if value is None else float(value)
+
     def scalars(self) -> dict[str, float | int]:
         """Overall values, counts and (OPE, VOS) fps, by name, finite or not."""
         fps = {"fps": self.fps} if self.kind in ("ope", "vos") else {}

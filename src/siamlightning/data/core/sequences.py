@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from siamlightning.data.core.frame_cache import file_key, frame_cache
 from siamlightning.data.core.io import read_image
 from siamlightning.data.core.masks import IN_META, decode_mask
 from siamlightning.errors import DataError
@@ -169,9 +170,17 @@ class Sequence:
         """Frame ``i`` as RGB uint8 (H, W, 3); raises `FrameReadError` naming the file."""
         if not -len(self) <= i < len(self):
             raise IndexError(f"sequence {self.name!r} has {len(self)} frames, asked for {i}")
+        cache = frame_cache()
         if self.renderer is not None:
-            return self.renderer.frame(i % len(self))
-        return read_image(self.frames[i])
+            j = i % len(self)
+            key = getattr(self.renderer, "cache_key", None)
+            if cache is None or key is None:
+                return self.renderer.frame(j)
+            return cache.get((key, j), lambda: self.renderer.frame(j))
+        path = self.frames[i]
+        if cache is None:
+            return read_image(path)
+        return cache.get(file_key(path), lambda: read_image(path))
 
     def read_mask(self, i: int) -> np.ndarray | None:
         """Target mask of frame ``i`` as bool (H, W), or None when the sequence has none.

@@ -214,8 +214,11 @@ class SyntheticRenderer:
         lut: np.ndarray,
         layers: list[_Layer],
         target: int,
+        cache_key: tuple | None = None,
     ) -> None:
         self.seed, self.index, self.size = seed, index, size  # size: (W, H)
+        # what determines every frame (`data.core.frame_cache`); None: frames are not cached
+        self.cache_key = cache_key
         self.canvas, self.clutter = canvas, clutter  # background canvas (W, H) and density
         self.camera = camera  # (N, 2, 3) frame -> canvas affine maps
         self.lut = lut  # (N, 2, 3) per-channel gain and bias

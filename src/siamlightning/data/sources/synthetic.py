@@ -238,6 +238,7 @@ def _build(seed: int, index: int, n: int, w: int, h: int, d: float) -> Synthetic
         lut=lut,
         layers=layers,
         target=len(distractors),
+        cache_key=("synthetic", seed, index, n, w, h, d),
     )
 
 

@@ -149,3 +149,17 @@ def test_result_knows_its_kind_and_numbers(results: Results) -> None:
     assert 0 <= vot.robustness_fraction() <= 1 and anchor.robustness_fraction() == pytest.approx(
         anchor.value("robustness")
     )
+
+
+def test_headline_is_the_score_each_benchmark_ranks_by(results: Results) -> None:
+    otb, vot, anchor = results["tiny"]["t"], results["vot2018"]["t"], results["vot2020"]["t"]
+    assert otb.headline() == ("success_auc", otb.value("success_auc"))
+    assert vot.headline() == ("eao", vot.value("eao"))
+    assert anchor.headline() == ("eao", anchor.value("eao"))
+    from dataclasses import replace
+
+    from siamlightning.evaluation.result import Scores
+
+    got10k = replace(otb, protocol="got10k", overall=Scores(values={"ao": 0.4, "sr50": 0.5}))
+    vos = replace(otb, kind="vos", overall=Scores(values={"jf_mean": 0.6, "j_mean": 0.5}))
+    assert got10k.headline() == ("ao", 0.4) and vos.headline() == ("jf_mean", 0.6)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import yaml
 import torch.distributed as dist
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
@@ -24,7 +25,12 @@ from omegaconf import DictConfig, OmegaConf
 from siamlightning.errors import ConfigError
 from siamlightning.evaluation.distributed import join_launcher_group, leave_group
 from siamlightning.sweeps.report import OBJECTIVE_ATTR, write_best_tracker, write_trials
-from siamlightning.sweeps.space import search_params, tracker_family, trial_overrides
+from siamlightning.sweeps.space import (
+    TRACKER_KEY,
+    search_params,
+    tracker_family,
+    trial_overrides,
+)
 from siamlightning.sweeps.study import (
     WORKER_ATTR,
     fail_stale_trials,
@@ -45,6 +51,35 @@ def _distributions(space: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, 
     return create_params_from_overrides([f"{k}={v}" for k, v in space.items()])
 
 
+def split_arguments(arguments: list[str]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Command-line overrides -> (searched tracker hyper-parameters as Optuna distributions,
+    fixed ones, the other overrides). ``tracker_overrides.<name>=interval(a, b)`` (or
+    ``choice`` / ``range``) searches ``name`` over that range, ``+tracker_overrides.<name>=v``
+    fixes it; any other sweep is an error (one study searches one checkpoint on one benchmark)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra_plugins.hydra_optuna_sweeper._impl import (
+        create_optuna_distribution_from_override,
+    )
+
+    searched, fixed, rest = {}, {}, []
+    for arg, ov in zip(arguments, OverridesParser.create().parse_overrides(arguments)):
+        key = str(ov.key_or_group)
+        if key.startswith(f"{TRACKER_KEY}."):
+            name = key[len(TRACKER_KEY) + 1 :]
+            if ov.is_sweep_override():
+                searched[name] = create_optuna_distribution_from_override(ov)
+            else:
+                fixed[name] = yaml.safe_load(ov.get_value_element_as_str())
+        elif ov.is_sweep_override():
+            raise ConfigError(
+                f"{arg}: a tracker search sweeps tracker hyper-parameters only "
+                f"({TRACKER_KEY}.<name>=interval(a,b)); run one search per checkpoint/benchmark"
+            )
+        else:
+            rest.append(arg)
+    return searched, fixed, rest
+
+
 def _grid(distributions: Mapping[str, Any]) -> dict[str, list[Any]]:
     """Grid points of discrete distributions (choice / range); a continuous one is an error."""
     from optuna.distributions import CategoricalDistribution, IntUniformDistribution
@@ -60,6 +95,8 @@ def _grid(distributions: Mapping[str, Any]) -> dict[str, list[Any]]:
     return out
 
 
+# command-line overrides that do not change a trial's score (a continued study may differ in them)
+OWN_ARGS = ("progress=", "name=", "cache_frames_mb=", "logger=", "tags=")
 SAMPLERS = {
     "tpe": "TPESampler",
     "random": "RandomSampler",
@@ -80,6 +117,16 @@ def make_sampler(
     if sampler == "grid":
         return cls(_grid(distributions))
     return cls(seed=seed)
+
+
+def _record(study: optuna.Study, trial: optuna.Trial, **outcome: Any) -> None:
+    """``study.tell``; a GridSampler's ``study.stop()`` once its grid is done (which Optuna
+    allows only inside ``optimize``) is not an error: the state was stored first."""
+    try:
+        study.tell(trial, **outcome)
+    except RuntimeError as exc:
+        if "Study.stop" not in str(exc):
+            raise
 
 
 def _error_text(exc: BaseException) -> str:
@@ -159,14 +206,19 @@ class TrackerSearch:
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         tracker_cfg, source = self._tracker()
         family = tracker_family(tracker_cfg)
-        space = search_params(self.params, self.spaces, family)
-        distributions, fixed = _distributions(space)
+        searched, fixed_cli, arguments = split_arguments(arguments)
+        # what is searched: the command line's sweeps, else hydra.sweeper.params, else the
+        # family's space; the command line's fixed values leave the space
+        distributions, fixed = _distributions(search_params(self.params, self.spaces, family))
+        distributions = {k: v for k, v in (searched or distributions).items() if k not in fixed_cli}
+        fixed = {k: yaml.safe_load(str(v)) for k, v in fixed.items()} | fixed_cli
+        space = {k: str(d) for k, d in distributions.items()} | {k: v for k, v in fixed.items()}
         sampler = make_sampler(self.sampler, self.seed, distributions)
         url = storage_url(self.storage, sweep_dir)
         settings = {
             "ckpt": source["ckpt"],
             "weights": source["weights"],
-            "arguments": sorted(a for a in arguments if not a.startswith(("progress=", "name="))),
+            "arguments": sorted(a for a in arguments if not a.startswith(OWN_ARGS)),
             "search_space": dict(space),
             "objective": str(self.config.get("objective", "auto")),
         }
@@ -261,11 +313,11 @@ class TrackerSearch:
                 value, name = math.nan, f"not a number: {value!r}"
             trial.set_user_attr(OBJECTIVE_ATTR, name)
             if math.isfinite(value):
-                study.tell(trial, value)
+                _record(study, trial, values=value)
                 log.info("trial %d: %s %.4f %s", trial.number, name, value, trial.params)
                 return 1
             error = f"the job returned {name} = {value}"
         trial.set_user_attr("error", error)
-        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        _record(study, trial, state=optuna.trial.TrialState.FAIL)
         log.warning("trial %d failed (%s) %s", trial.number, error, trial.params)
         return 0

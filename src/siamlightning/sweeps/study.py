@@ -8,6 +8,7 @@ are kept in it; continuing with others is refused, since their trials would not 
 
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 from collections.abc import Mapping
@@ -59,18 +60,16 @@ def open_study(
 ) -> optuna.Study:
     """Create the study, or load it when it exists and was started with the same ``settings``
     (else `ConfigError` naming what differs)."""
-    study = optuna.create_study(
-        storage=_storage(url),
-        study_name=name,
-        sampler=sampler,
-        direction=direction,
-        load_if_exists=True,
-    )
-    if study.direction.name.lower() != direction.lower():
-        raise ConfigError(
-            f"study {name!r} in {url} maximises/minimises differently "
-            f"({study.direction.name.lower()} there, {direction} asked)"
+    try:
+        study = optuna.create_study(
+            storage=_storage(url),
+            study_name=name,
+            sampler=sampler,
+            direction=direction,
+            load_if_exists=True,
         )
+    except ValueError as exc:  # optuna: "Cannot overwrite study direction from ... to ..."
+        raise ConfigError(f"study {name!r} in {url}: {exc} (direction={direction})") from exc
     stored = study.user_attrs.get(SETTINGS_ATTR)
     if stored is None:
         study.set_user_attr(SETTINGS_ATTR, dict(settings))
@@ -98,14 +97,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def fail_stale_trials(study: optuna.Study) -> list[int]:
+def fail_stale_trials(study: optuna.Study, *, unclaimed_after_s: float = 30.0) -> list[int]:
     """Mark FAIL the RUNNING trials of dead processes on this host (a killed sweep's last
-    trial) -> their numbers. Trials of live processes or of other hosts are left alone."""
+    trial) -> their numbers. A trial is claimed by its worker right after it is asked; one
+    never claimed (killed in between) is stale after ``unclaimed_after_s``. Trials of live
+    processes or of other hosts are left alone."""
     host, stale = socket.gethostname(), []
+    now = datetime.datetime.now()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         who = str(trial.user_attrs.get(WORKER_ATTR, ""))
         h, _, pid = who.rpartition(":")
-        if h == host and pid.isdigit() and not _alive(int(pid)) and int(pid) != os.getpid():
+        if not who:
+            started = trial.datetime_start or now
+            dead = (now - started).total_seconds() > unclaimed_after_s
+        else:
+            dead = h == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))
+        if dead:
             study.tell(trial.number, state=TrialState.FAIL)
             stale.append(trial.number)
     return stale

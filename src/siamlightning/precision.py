@@ -56,6 +56,12 @@ def _is_gpu(accelerator: str) -> bool:
     return accelerator in _GPU_ACCELERATORS
 
 
+def reset_notices() -> None:
+    """Forget the once-a-process warnings and log lines (a new training job in this process)."""
+    _warned.clear()
+    _logged.clear()
+
+
 def warn_emulated_bf16(asked: str) -> None:
     """Warn once a process that bf16 (``asked``) on this CPU is emulated and slow."""
     if "bf16" in _warned:

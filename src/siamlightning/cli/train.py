@@ -16,6 +16,12 @@ from hydra.utils import get_original_cwd, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from siamlightning.cli.common import instantiate_group, report_errors, setup_environment
+from siamlightning.cli.jobs import (
+    auto_resume_path,
+    cluster_plugins,
+    isolated_job,
+    quiet_launcher_schema_notice,
+)
 from siamlightning.configs import config_dir
 from siamlightning.evaluation.benchmarks import benchmark_kind, open_benchmark, run_benchmark
 from siamlightning.evaluation.log_report import log_reports
@@ -32,6 +38,8 @@ from siamlightning.tracking.load import build_tracker
 log = logging.getLogger("siamlightning.train")
 # conf/hydra/train.yaml: ckpt_path=<run>/checkpoints/x.ckpt resumes inside <run>
 OmegaConf.register_new_resolver("siamlightning_resume_dir", resume_run_dir, replace=True)
+# before Hydra composes (here, and in each joblib / submitit worker that unpickles `main`)
+quiet_launcher_schema_notice()
 LIGHTNING_CKPT_KEYWORDS = ("last", "best", "hpc", "registry")  # trainer.fit's ckpt_path names
 # results_table.txt: the columns some benchmark fills (OPE: success / precision, VOS: J&F, J, F)
 TABLE_COLUMNS = ("success_auc", "precision_20", "jf_mean", "j_mean", "f_mean", "fps", "sequences")
@@ -158,17 +166,23 @@ def run(cfg: DictConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model)
+    extra: dict[str, Any] = {}
+    if cluster := cluster_plugins():  # the trainer config's own plugins, then the cluster's
+        extra["plugins"] = [*(instantiate(p) for p in cfg.trainer.get("plugins") or []), *cluster]
     trainer = instantiate(
         cfg.trainer,
         precision=trainer_precision(cfg.trainer),
         callbacks=instantiate_group(cfg.get("callbacks")),
         logger=instantiate_group(cfg.get("logger")) or False,
+        **extra,
     )
     if trainer.is_global_zero:
         for lg in trainer.loggers:
             lg.log_hyperparams(_container(cfg))
     if cfg.train:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_path(cfg.ckpt_path))
+        given = resume_path(cfg.ckpt_path)
+        ckpt = auto_resume_path(cfg.get("resume", "never"), given, cfg.paths.output_dir)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
     reports: dict = {}
     if cfg.evaluate.enabled:
         reports = evaluate(cfg, module, trainer)
@@ -182,7 +196,8 @@ def run(cfg: DictConfig) -> dict:
 def main(cfg: DictConfig) -> None:
     """Hydra entry point."""
     setup_environment()
-    run(cfg)
+    with isolated_job():
+        run(cfg)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,9 @@ MERGED_KEYS = [("data", "template_size", "exemplar_size")]
 # data and tracker nodes interpolate; the export node (net + tracker) a checkpoint stores
 NEW_KEYS = ["geometry", "model.export", "model.compile", "data.masks", "weights"]
 # compile: issue 10; masks and eval weights= (a pysot / SiamMask config's released weights): 11
+# issue 12: train's resume (auto-resume from the run folder's last.ckpt) and its time-based
+# last.ckpt refresh
+NEW_KEYS += ["resume", "callbacks.time_checkpoint"]
 # (node, key, old value, new value) changed on purpose since the snapshot: issue 10 sizes the
 # pysot recipes' loader workers to each rank's share of the cores (was 8 per rank)
 CHANGED_VALUES = [("data", "num_workers", 8, "auto")]

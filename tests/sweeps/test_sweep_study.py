@@ -78,3 +78,31 @@ def test_trials_are_ranked_best_first_failed_last(tmp_path: Path, direction: str
     best = study.trials[order[0]]
     assert doc["score"] == best.value and doc["params"] == best.params
     assert doc["tracker"] == {**tracker, **best.params} and doc["ckpt"] == "/c.ckpt"
+
+
+def test_sweep_summary_goes_to_wandb_offline_files(tmp_path: Path, monkeypatch) -> None:
+    from siamlightning.sweeps.wandb_log import log_sweep, sweep_group, trial_logger_overrides
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    sweep = tmp_path / "tracker_search" / "otb100" / "run-last"
+    study = _open(storage_url(None, sweep), {})
+    trial = study.ask({"lr": optuna.distributions.UniformDistribution(0, 1)})
+    trial.set_user_attr(OBJECTIVE_ATTR, "success_auc")
+    study.tell(trial, 0.61)
+    write_trials(study, sweep)
+    best = write_best_tracker(study, sweep, tracker={"_target_": "x"}, source={"ckpt": "c"})
+    assert sweep_group(sweep) == "tracker_search/otb100/run-last"
+    assert trial_logger_overrides({"wandb": {}}, sweep, 7) == [
+        "logger.wandb.group=tracker_search/otb100/run-last",
+        "logger.wandb.name=trial_0007",
+    ]
+    assert trial_logger_overrides({"csv": {}}, sweep, 7) == []
+    where = log_sweep(sweep, study_name="s", best=best, wandb_cfg={"mode": "auto"})
+    (record,) = where.glob("run-*.wandb")  # what `wandb sync` uploads
+    data = record.read_bytes()
+    for needle in (b"tracker-config", b"best_tracker.yaml", b"trials.csv", b"run-last",
+                   b"tracker-search", b"best/score"):  # fmt: skip
+        assert needle in data, needle
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert log_sweep(sweep, study_name="s", best=best, wandb_cfg={"mode": "auto"}) is None

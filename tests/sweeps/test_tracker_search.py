@@ -124,3 +124,24 @@ def test_killed_sweep_continues_and_two_workers_share_the_study(tmp_path: Path) 
     assert len(workers_seen) == 2
     rows = _trials(sweep)
     assert len(rows) == len(after) and all((sweep / f"trial_{n:04d}").is_dir() for n in done)
+
+
+@pytest.mark.slow
+def test_torchrun_shards_each_trial_and_scores_as_one_process(tmp_path: Path) -> None:
+    make_checkpoint(tmp_path / "tiny.ckpt")
+    three = ["benchmark.options.num_sequences=3", "benchmark.options.length=8"]
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "siamlightning.cli.eval", "-m", "hydra/sweeper=tracker_search",
+        "hydra.sweeper.sampler=grid", "+tracker_overrides.window_influence=choice(0.25)",
+        "ckpt=tiny.ckpt", *three,
+    ]  # fmt: skip
+    out = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    best = yaml.safe_load((tmp_path / SWEEP_DIR / "best_tracker.yaml").read_text())
+    run_cli("eval", "ckpt=tiny.ckpt", "+tracker_overrides.window_influence=0.25",
+            "hydra.run.dir=single", *three, cwd=tmp_path)  # fmt: skip
+    single = json.loads((tmp_path / "single" / "metrics.json").read_text())
+    assert single["synthetic"]["tiny"]["overall"]["success_auc"] == best["score"]
+    assert len(list((tmp_path / SWEEP_DIR / "trial_0000").glob("results/*/*/*.txt"))) == 3

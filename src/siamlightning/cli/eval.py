@@ -89,14 +89,19 @@ def _file_key(path: Path) -> tuple:
     return (str(path.resolve()), st.st_size, st.st_mtime_ns)
 
 
-def _load(ckpt: str, weights: Path | None, base: Path) -> tuple[Any, dict[str, Any]]:
+def _load(
+    ckpt: str, weights: Path | None, base: Path, *, keep: bool = True
+) -> tuple[Any, dict[str, Any]]:
     """(net, tracker config) of a checkpoint, or of a pysot / foolwood config name + weights;
-    the last one loaded is kept, keyed by the files' paths, sizes and modification times."""
+    with ``keep`` the last one loaded is kept, keyed by the files' paths, sizes and
+    modification times."""
     if weights is not None:
         key: tuple = ("weights", ckpt, _file_key(weights))
     else:
         path = _abs(ckpt, base)
         key = ("ckpt", _file_key(path)) if path.is_file() else ("ckpt", str(path))
+    if not keep:
+        _NET_CACHE.clear()
     if key not in _NET_CACHE:
         if weights is not None:
             loaded = load_pysot_net(ckpt, weights)
@@ -136,7 +141,7 @@ def resolve_tracker(cfg: DictConfig) -> tuple[Any, dict[str, Any], dict[str, Any
     wpath = _abs(str(weights), base) if weights is not None else None
     if wpath is not None and not wpath.is_file():
         raise FileNotFoundError(f"weights {wpath} do not exist")
-    net, tracker_cfg = _load(str(ckpt), wpath, base)
+    net, tracker_cfg = _load(str(ckpt), wpath, base, keep=bool(cfg.get("cache_net", True)))
     if doc:
         tracker_cfg = dict(doc["tracker"])
     elif cfg.get("tracker"):

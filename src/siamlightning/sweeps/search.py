@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import yaml
 import torch.distributed as dist
+import yaml
 from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
 from omegaconf import DictConfig, OmegaConf
@@ -38,6 +38,7 @@ from siamlightning.sweeps.study import (
     storage_url,
     worker_id,
 )
+from siamlightning.sweeps.wandb_log import log_sweep, trial_logger_overrides
 
 log = logging.getLogger("siamlightning.sweeps")
 __all__ = ["TrackerSearch"]
@@ -256,6 +257,14 @@ class TrackerSearch:
                 source={**source, "benchmark": str(self.config.benchmark.get("name", ""))},
             )
             log.info("trials.csv%s in %s", " and best_tracker.yaml" if best else "", sweep_dir)
+            wandb_cfg = (self.config.get("logger") or {}).get("wandb")
+            if wandb_cfg:
+                log_sweep(
+                    sweep_dir,
+                    study_name=study.study_name,
+                    best=best,
+                    wandb_cfg={k: wandb_cfg.get(k) for k in ("mode", "project", "entity", "tags")},
+                )
         if finished == 0:
             raise RuntimeError(
                 f"none of this sweep's trials finished (see {sweep_dir / 'trials.csv'} and the "
@@ -292,6 +301,7 @@ class TrackerSearch:
                         *arguments,
                         *trial_overrides({**fixed, **params}),
                         f"hydra.sweep.subdir=trial_{trial.number:04d}",
+                        *trial_logger_overrides(self.config.get("logger"), sweep_dir, trial.number),
                     )
                 )
             returns = self._launch(overrides, trials[0].number)

@@ -215,42 +215,35 @@ def test_killed_mid_epoch_resumes_from_the_time_checkpoint(tmp_path: Path) -> No
 # slow (~40 s): a submitit local job signalled with USR2 is requeued into its folder and resumes
 @pytest.mark.slow
 def test_submitit_requeue_after_usr2_resumes_from_last_ckpt(tmp_path: Path) -> None:
-    sweep = tmp_path / "sweep"
+    # the default, timestamped sweep folder: the requeued job must land in the same one
     args = [*TINY, "trainer.max_epochs=12", "hydra/launcher=submitit_local"]
-    env = {
-        **os.environ,
-        "WANDB_MODE": "disabled",
-        "NO_ALBUMENTATIONS_UPDATE": "1",
-        "OMP_NUM_THREADS": "1",
-        "HYDRA_FULL_ERROR": "1",
-    }
+    env = {**os.environ, "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "1"}
     cmd = [sys.executable, "-m", "siamlightning.cli.train", "-m", *args]
-    proc = subprocess.Popen(
-        [*cmd, f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    with open(tmp_path / "out.txt", "w") as out:
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    found: list[Path] = []
     try:
-        last = sweep / "0" / "checkpoints" / "last.ckpt"
         deadline = time.monotonic() + 240
-        while not last.is_file() and time.monotonic() < deadline and proc.poll() is None:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if found := list(tmp_path.glob("multirun/*/*/0/checkpoints/last.ckpt")):
+                break
             time.sleep(0.05)
-        assert last.is_file(), "the job wrote no last.ckpt"
+        assert found, "the job wrote no last.ckpt"
+        last = found[0]
+        sweep = last.parents[2]
         pids = _submitit_task_pids(sweep)
         assert len(pids) == 1, pids
         os.kill(pids[0], signal.SIGUSR2)  # submitit's preemption / time-limit signal under SLURM
-        output, _ = proc.communicate(timeout=300)
+        proc.wait(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, output[-3000:]
+    assert proc.returncode == 0, (tmp_path / "out.txt").read_text()[-3000:]
+    assert list(tmp_path.glob("multirun/*/*")) == [sweep]  # requeued into the same sweep
     logs = "".join(p.read_text() for p in (sweep / ".submitit").rglob("*_log.*"))
     assert "Requeued job" in logs, logs[-3000:]
     text = (sweep / "0" / "train.log").read_text()
     assert f"resume=auto: continuing from {last}" in text
     assert _last(sweep / "0")["global_step"] == 12
     losses = _losses(sweep / "0")
-    assert sorted(losses) == list(range(12)), sorted(losses)  # no step twice, none missing
+    assert sorted(losses) == list(range(12)), sorted(losses)  # no step missing

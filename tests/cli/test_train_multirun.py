@@ -106,6 +106,17 @@ def test_slurm_preset_asks_one_task_per_gpu_and_a_signal_before_the_limit(tmp_pa
         assert f"#SBATCH {line}" in text, line
 
 
+# slow (~8 s): one CLI run in a faked one-task SLURM allocation, as submitit starts it
+@pytest.mark.slow
+def test_inside_a_submitit_slurm_job_lightning_does_not_requeue(tmp_path: Path) -> None:
+    slurm = {"SLURM_NTASKS": "1", "SLURM_NTASKS_PER_NODE": "1", "SLURM_JOB_NAME": "train"}
+    slurm |= {"SLURM_NODELIST": "localhost", "SLURM_JOB_ID": "7", "SLURM_PROCID": "0"}
+    slurm |= {"SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SUBMITIT_EXECUTOR": "slurm"}
+    out = run_cli("train", *TINY, f"hydra.run.dir={tmp_path}/run", cwd=tmp_path, env=slurm)
+    assert "SLURM auto-requeueing enabled" not in out.stdout + out.stderr  # Lightning's own
+    assert _last(tmp_path / "run")["global_step"] == 1
+
+
 def _submitit_task_pids(sweep: Path) -> list[int]:
     """The running task processes of the submitit local jobs (children of each controller,
     whose pid names the job's folder under ``.submitit``)."""

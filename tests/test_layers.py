@@ -1,7 +1,7 @@
 """The package's layers, read from its source (ast): no import goes up a layer, none goes round.
 
 Layers, bottom to top: the ground floor (errors, precision, configs, ranks) -> metrics -> data,
-models -> lit, tracking -> evaluation -> callbacks, loggers -> cli. Every import counts, also one
+models -> lit, tracking -> evaluation -> callbacks, loggers -> cli -> sweeps. Every import counts, also one
 inside a function or under TYPE_CHECKING: a lazy import is still a dependency. Inside ``data/``:
 the data model (core) -> index, sources -> the catalogue (``data/__init__``: open_dataset) ->
 tools -> the training pair pipeline (pairs).
@@ -33,6 +33,8 @@ ALLOWED: dict[str, set[str]] = {
     # Lightning loggers (W&B, the resuming CSV logger): what the CLIs log to
     "loggers": set(),
     "cli": {"metrics", "data", "models", "lit", "tracking", "evaluation", "callbacks", "loggers"},
+    # tracker searches: Optuna studies whose trials are siamlightning-eval jobs
+    "sweeps": {"metrics", "data", "models", "tracking", "evaluation", "loggers", "cli"},
     # the package facade: `siamlightning.load_tracker`
     "": {"tracking"},
 }

@@ -55,6 +55,8 @@ NEW_KEYS = ["geometry", "model.export", "model.compile", "data.masks", "weights"
 # issue 12: train's resume (auto-resume from the run folder's last.ckpt) and its time-based
 # last.ckpt refresh
 NEW_KEYS += ["resume", "callbacks.time_checkpoint"]
+# issue 12: eval's tracker_file (a sweep's best_tracker.yaml), objective, in-process caches
+NEW_KEYS += ["tracker_file", "objective", "cache_net", "cache_frames_mb"]
 # (node, key, old value, new value) changed on purpose since the snapshot: issue 10 sizes the
 # pysot recipes' loader workers to each rank's share of the cores (was 8 per rank)
 CHANGED_VALUES = [("data", "num_workers", 8, "auto")]

@@ -52,3 +52,16 @@ def test_grid_sampler_takes_choices_only() -> None:
         make_sampler("grid", None, {"k": d.UniformDistribution(0, 1)})
     with pytest.raises(ConfigError, match="'nope'"):
         make_sampler("nope", None, {})
+
+
+def test_trial_zero_is_the_checkpoints_own_tracker_when_inside_the_space() -> None:
+    from siamlightning.sweeps.search import _baseline
+
+    d = optuna.distributions
+    space = {
+        "scale_lr": d.UniformDistribution(0.2, 0.8),
+        "scale_num": d.CategoricalDistribution((3, 5)),
+    }
+    cfg = {"_target_": "siamlightning.tracking.siamfc.SiamFCTracker", "scale_lr": 0.5}
+    assert _baseline(cfg, space) == {"scale_lr": 0.5, "scale_num": 3}  # scale_num: class default
+    assert _baseline({**cfg, "scale_lr": 0.9}, space) == {}

@@ -26,6 +26,7 @@ from siamlightning.cli.common import (
     report_errors,
     setup_environment,
 )
+from siamlightning.cli.jobs import finish_wandb_run
 from siamlightning.configs import config_dir
 from siamlightning.data.core.frame_cache import enable_frame_cache
 from siamlightning.errors import DataError
@@ -192,6 +193,7 @@ def _log(cfg: DictConfig, reports: Results, pngs: list[Path]) -> None:
     log_reports(loggers, reports, pngs)
     for lg in loggers:
         lg.finalize("success")
+    finish_wandb_run()  # the next run in this process (a sweep's trial) gets its own
 
 
 def run(cfg: DictConfig) -> Results:

@@ -76,7 +76,7 @@ def _close_process_group() -> None:
         dist.destroy_process_group()
 
 
-def _finish_wandb() -> None:
+def finish_wandb_run() -> None:
     """Close a W&B run left open (else the next job's WandbLogger logs into it)."""
     wandb = sys.modules.get("wandb")
     if wandb is not None and getattr(wandb, "run", None) is not None:
@@ -102,7 +102,7 @@ def isolated_job() -> Iterator[None]:
     try:
         yield
     finally:
-        _finish_wandb()
+        finish_wandb_run()
         _close_process_group()
         os.environ.clear()
         os.environ.update(env)

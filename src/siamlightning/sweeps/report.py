@@ -59,6 +59,7 @@ def trial_rows(study: optuna.Study) -> list[dict[str, Any]]:
                 "seconds": round(seconds, 2),
                 "job_dir": t.user_attrs.get("job_dir", ""),
                 "error": t.user_attrs.get("error", ""),
+                "note": t.user_attrs.get("note", ""),
             }
         )
     return rows
@@ -75,7 +76,7 @@ def write_trials(study: optuna.Study, sweep_dir: Path) -> str:
         writer = csv.DictWriter(f, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(rows)
-    shown = [c for c in columns if c not in ("trial", "objective", "job_dir", "error")]
+    shown = [c for c in columns if c not in ("trial", "objective", "job_dir", "error", "note")]
     table = {str(r["trial"]): {c: r.get(c, "") for c in shown} for r in rows}
     title = f"{study.study_name}: {len(rows)} trials, best first"
     return title + "\n" + format_table(table, shown, index_name="trial")

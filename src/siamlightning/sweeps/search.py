@@ -120,6 +120,27 @@ def make_sampler(
     return cls(seed=seed)
 
 
+def _baseline(tracker_cfg: Mapping[str, Any], distributions: Mapping[str, Any]) -> dict:
+    """The tracker config's own values of the searched parameters (its class's defaults where
+    the config has none), when all lie in the space."""
+    import inspect
+
+    from hydra.utils import get_class
+
+    defaults = inspect.signature(get_class(str(tracker_cfg["_target_"]))).parameters
+    out = {}
+    for name, d in distributions.items():
+        value = tracker_cfg.get(name, getattr(defaults.get(name), "default", None))
+        if hasattr(d, "choices"):
+            inside = value in d.choices
+        else:
+            inside = isinstance(value, int | float) and d.low <= value <= d.high
+        if not inside:
+            return {}
+        out[name] = value
+    return out
+
+
 def _record(study: optuna.Study, trial: optuna.Trial, **outcome: Any) -> None:
     """``study.tell``; a GridSampler's ``study.stop()`` once its grid is done (which Optuna
     allows only inside ``optimize``) is not an error: the state was stored first."""
@@ -181,7 +202,11 @@ class TrackerSearch:
         rank, world = join_launcher_group()
         try:
             if rank == 0:
-                self._lead(arguments)
+                try:
+                    self._lead(arguments)
+                finally:  # the other ranks stop, also when rank 0 fails
+                    if world > 1:
+                        dist.broadcast_object_list([None], src=0)
             else:
                 self._follow()
         finally:
@@ -214,6 +239,10 @@ class TrackerSearch:
         distributions = {k: v for k, v in (searched or distributions).items() if k not in fixed_cli}
         fixed = {k: yaml.safe_load(str(v)) for k, v in fixed.items()} | fixed_cli
         space = {k: str(d) for k, d in distributions.items()} | {k: v for k, v in fixed.items()}
+        if not distributions:
+            raise ConfigError(
+                f"nothing to search: every tracker hyper-parameter is fixed ({fixed})"
+            )
         sampler = make_sampler(self.sampler, self.seed, distributions)
         url = storage_url(self.storage, sweep_dir)
         settings = {
@@ -230,6 +259,11 @@ class TrackerSearch:
             sampler=sampler,
             settings=settings,
         )
+        if not study.trials and not isinstance(sampler, optuna.samplers.GridSampler):
+            baseline = _baseline(tracker_cfg, distributions)
+            if baseline:  # trial 0: the checkpoint's own tracker, what the search must beat
+                study.enqueue_trial(baseline)
+                log.info("trial 0 is the checkpoint's own tracker: %s", baseline)
         stale = fail_stale_trials(study)
         if stale:
             log.warning("trials %s of a process that died were marked failed", stale)
@@ -246,8 +280,6 @@ class TrackerSearch:
         try:
             finished = self._run(study, arguments, distributions, fixed, sweep_dir)
         finally:
-            if dist.is_initialized() and dist.get_world_size() > 1:
-                dist.broadcast_object_list([None], src=0)
             table = write_trials(study, sweep_dir)
             print(table, flush=True)
             best = write_best_tracker(
@@ -291,6 +323,8 @@ class TrackerSearch:
             overrides = []
             for trial in trials:
                 params = {n: trial._suggest(n, d) for n, d in distributions.items()}
+                if "fixed_params" in trial.system_attrs:
+                    trial.set_user_attr("note", "the checkpoint's own tracker")
                 trial.set_user_attr(WORKER_ATTR, worker_id())
                 job_dir = sweep_dir / f"trial_{trial.number:04d}"
                 trial.set_user_attr("job_dir", str(job_dir))

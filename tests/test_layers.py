@@ -1,8 +1,9 @@
 """The package's layers, read from its source (ast): no import goes up a layer, none goes round.
 
 Layers, bottom to top: the ground floor (errors, precision, configs, ranks) -> metrics -> data,
-models -> lit, tracking -> evaluation -> callbacks, loggers -> cli -> sweeps. Every import counts, also one
-inside a function or under TYPE_CHECKING: a lazy import is still a dependency. Inside ``data/``:
+models -> lit, tracking -> evaluation -> callbacks, loggers -> cli -> sweeps. Every import
+counts, also one inside a function or under TYPE_CHECKING: a lazy import is still a dependency.
+Inside ``data/``:
 the data model (core) -> index, sources -> the catalogue (``data/__init__``: open_dataset) ->
 tools -> the training pair pipeline (pairs).
 """

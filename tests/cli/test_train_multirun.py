@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -153,13 +154,19 @@ def test_each_job_of_a_multirun_has_its_own_wandb_run(tmp_path: Path) -> None:
         assert list((sweep / str(i) / "wandb").glob(f"offline-run-*-{run_id}")), i
 
 
+def _two_jobs(tmp_path: Path, launcher: str) -> tuple[Path, Any]:
+    """A 2-point training multirun under ``launcher``, each job checked -> (sweep dir, output)."""
+    sweep = tmp_path / "sweep"
+    args = [*TINY, "model.optimizer.lr=0.01,0.02", f"hydra/launcher={launcher}"]
+    out = run_cli("train", "-m", *args, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    _assert_jobs(sweep, 2, steps=1)
+    return sweep, out
+
+
 # slow (~30 s on 2 cores, each loky worker imports the package and trains)
 @pytest.mark.slow
 def test_joblib_multirun_runs_two_jobs_in_parallel_processes(tmp_path: Path) -> None:
-    sweep = tmp_path / "sweep"
-    args = [*TINY, "model.optimizer.lr=0.01,0.02", "hydra/launcher=joblib"]
-    out = run_cli("train", "-m", *args, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
-    _assert_jobs(sweep, 2, steps=1)
+    sweep, out = _two_jobs(tmp_path, "joblib")
     assert "Joblib.Parallel(n_jobs=2" in out.stdout + out.stderr
     for i in range(2):  # loky caps each worker's threads at cores // n_jobs
         log = (sweep / str(i) / "train.log").read_text()
@@ -169,10 +176,7 @@ def test_joblib_multirun_runs_two_jobs_in_parallel_processes(tmp_path: Path) -> 
 # slow (~20 s): two submitit local jobs, each its own process
 @pytest.mark.slow
 def test_submitit_local_multirun_gives_each_job_its_checkpoint(tmp_path: Path) -> None:
-    sweep = tmp_path / "sweep"
-    args = [*TINY, "model.optimizer.lr=0.01,0.02", "hydra/launcher=submitit_local"]
-    out = run_cli("train", "-m", *args, f"hydra.sweep.dir={sweep}", cwd=tmp_path)
-    _assert_jobs(sweep, 2, steps=1)
+    sweep, out = _two_jobs(tmp_path, "submitit_local")
     assert "schema" not in out.stderr  # Hydra's notice about the preset's name is silenced
     assert len([p for p in (sweep / ".submitit").iterdir() if p.name.isdigit()]) == 2
 

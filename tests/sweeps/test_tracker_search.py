@@ -145,3 +145,19 @@ def test_torchrun_shards_each_trial_and_scores_as_one_process(tmp_path: Path) ->
     single = json.loads((tmp_path / "single" / "metrics.json").read_text())
     assert single["synthetic"]["tiny"]["overall"]["success_auc"] == best["score"]
     assert len(list((tmp_path / SWEEP_DIR / "trial_0000").glob("results/*/*/*.txt"))) == 3
+
+
+@pytest.mark.slow
+def test_each_trial_is_its_own_wandb_run_in_the_sweeps_group(tmp_path: Path) -> None:
+    make_checkpoint(tmp_path / "tiny.ckpt")
+    args = ["-m", "hydra/sweeper=tracker_search", "hydra.sweeper.n_trials=2", "ckpt=tiny.ckpt",
+            "logger=wandb", *TINY]  # fmt: skip
+    run_cli("eval", *args, cwd=tmp_path, env={"WANDB_MODE": "offline"})
+    sweep = tmp_path / SWEEP_DIR
+    runs = [list((sweep / f"trial_{n:04d}" / "wandb").glob("offline-run-*")) for n in range(2)]
+    assert [len(r) for r in runs] == [1, 1] and runs[0][0].name != runs[1][0].name
+    for n, (run,) in enumerate(runs):
+        data = next(run.glob("run-*.wandb")).read_bytes()
+        assert b"tracker_search/synthetic/tiny" in data and f"trial_{n:04d}".encode() in data
+    (summary,) = (sweep / "wandb").glob("offline-run-*")
+    assert b"best_tracker.yaml" in next(summary.glob("run-*.wandb")).read_bytes()

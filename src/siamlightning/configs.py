@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["EXPORT_KEY", "compose", "config_dir"]
+__all__ = ["EXPORT_KEY", "compose", "config_dir", "multirun_group", "sweep_group"]
 
 #: the checkpoint entry holding the net and tracker configs a module exports (`lit` writes it,
 #: `tracking.load` reads it)
@@ -35,3 +35,23 @@ def compose(config_name: str, overrides: Iterable[str] = ()) -> DictConfig:
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         return hydra_compose(config_name=config_name, overrides=list(overrides))
+
+
+def sweep_group(sweep_dir: str | Path) -> str:
+    """The W&B group of a sweep's runs: its folder's last three parts (``multirun/train/<date>``,
+    ``tracker_search/<benchmark>/<checkpoint>``)."""
+    return "/".join(Path(sweep_dir).resolve().parts[-3:])
+
+
+def multirun_group() -> str | None:
+    """`sweep_group` of this Hydra multirun job's sweep folder, None outside a multirun:
+    ``${siamlightning_wandb_group:}`` in ``conf/logger/wandb.yaml``."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return sweep_group(HydraConfig.get().sweep.dir)
+
+
+OmegaConf.register_new_resolver("siamlightning_wandb_group", multirun_group, replace=True)

@@ -26,6 +26,8 @@ def run_cli(
         "HYDRA_FULL_ERROR": "1",
         "OMP_NUM_THREADS": "1",
         "PYTHONUNBUFFERED": "1",
+        # a W&B service an in-process test started is not the child's
+        "WANDB_SERVICE": None,
     }
     full_env.update(env or {})
     for k, v in list(full_env.items()):

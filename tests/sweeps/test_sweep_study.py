@@ -81,7 +81,8 @@ def test_trials_are_ranked_best_first_failed_last(tmp_path: Path, direction: str
 
 
 def test_sweep_summary_goes_to_wandb_offline_files(tmp_path: Path, monkeypatch) -> None:
-    from siamlightning.sweeps.wandb_log import log_sweep, sweep_group, trial_logger_overrides
+    from siamlightning.configs import sweep_group
+    from siamlightning.sweeps.wandb_log import log_sweep, trial_logger_overrides
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
@@ -93,12 +94,14 @@ def test_sweep_summary_goes_to_wandb_offline_files(tmp_path: Path, monkeypatch) 
     write_trials(study, sweep)
     best = write_best_tracker(study, sweep, tracker={"_target_": "x"}, source={"ckpt": "c"})
     assert sweep_group(sweep) == "tracker_search/otb100/run-last"
-    assert trial_logger_overrides({"wandb": {}}, sweep, 7) == [
-        "logger.wandb.group=tracker_search/otb100/run-last",
-        "logger.wandb.name=trial_0007",
-    ]
-    assert trial_logger_overrides({"csv": {}}, sweep, 7) == []
-    where = log_sweep(sweep, study_name="s", best=best, wandb_cfg={"mode": "auto"})
+    assert trial_logger_overrides({"wandb": {}}, 7) == ["logger.wandb.name=trial_0007"]
+    assert trial_logger_overrides({"csv": {}}, 7) == []
+    import wandb
+
+    try:
+        where = log_sweep(sweep, study_name="s", best=best, wandb_cfg={"mode": "auto"})
+    finally:
+        wandb.teardown()  # stops this process's W&B service and unsets WANDB_SERVICE
     (record,) = where.glob("run-*.wandb")  # what `wandb sync` uploads
     data = record.read_bytes()
     for needle in (b"tracker-config", b"best_tracker.yaml", b"trials.csv", b"run-last",

@@ -85,7 +85,7 @@ def make_wandb_logger(
         group=group,
         tags=list(tags or []),
         save_dir=save_dir,
-        log_model=log_model if resolved == "online" else False,
+        log_model=log_model,
         mode=resolved,
         **kwargs,
     )

@@ -335,7 +335,7 @@ class TrackerSearch:
                         *arguments,
                         *trial_overrides({**fixed, **params}),
                         f"hydra.sweep.subdir=trial_{trial.number:04d}",
-                        *trial_logger_overrides(self.config.get("logger"), sweep_dir, trial.number),
+                        *trial_logger_overrides(self.config.get("logger"), trial.number),
                     )
                 )
             returns = self._launch(overrides, trials[0].number)

@@ -11,26 +11,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from siamlightning.configs import sweep_group
 from siamlightning.loggers.wandb import resolve_mode
 
-__all__ = ["log_sweep", "sweep_group", "trial_logger_overrides"]
+__all__ = ["log_sweep", "trial_logger_overrides"]
 
 log = logging.getLogger(__name__)
 
 
-def sweep_group(sweep_dir: Path) -> str:
-    """The W&B group of a sweep: its folder's last three parts (``tracker_search/<benchmark>/
-    <checkpoint>``), so that every trial of one study lands in one group."""
-    return "/".join(Path(sweep_dir).resolve().parts[-3:])
-
-
-def trial_logger_overrides(
-    logger_cfg: Mapping[str, Any] | None, sweep_dir: Path, number: int
-) -> list[str]:
-    """Overrides that put a trial's W&B run in the sweep's group, named by its trial number."""
+def trial_logger_overrides(logger_cfg: Mapping[str, Any] | None, number: int) -> list[str]:
+    """The override that names a trial's W&B run by its trial number (its group, the sweep
+    folder, comes from ``conf/logger/wandb.yaml``)."""
     if not logger_cfg or "wandb" not in logger_cfg:
         return []
-    return [f"logger.wandb.group={sweep_group(sweep_dir)}", f"logger.wandb.name=trial_{number:04d}"]
+    return [f"logger.wandb.name=trial_{number:04d}"]
 
 
 def log_sweep(

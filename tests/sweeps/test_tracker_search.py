@@ -161,3 +161,17 @@ def test_each_trial_is_its_own_wandb_run_in_the_sweeps_group(tmp_path: Path) -> 
         assert b"tracker_search/synthetic/tiny" in data and f"trial_{n:04d}".encode() in data
     (summary,) = (sweep / "wandb").glob("offline-run-*")
     assert b"best_tracker.yaml" in next(summary.glob("run-*.wandb")).read_bytes()
+
+
+@pytest.mark.slow
+def test_trials_run_as_submitit_jobs_two_at_a_time(tmp_path: Path) -> None:
+    make_checkpoint(tmp_path / "tiny.ckpt")
+    args = ["-m", "hydra/sweeper=tracker_search", "hydra/launcher=submitit_local",
+            "hydra.sweeper.n_jobs=2", "hydra.sweeper.n_trials=4", "ckpt=tiny.ckpt",
+            *TINY]  # fmt: skip
+    run_cli("eval", *args, cwd=tmp_path)
+    sweep = tmp_path / SWEEP_DIR
+    rows = _trials(sweep)
+    assert sorted(int(r["trial"]) for r in rows) == [0, 1, 2, 3]
+    assert all(r["state"] == "complete" and 0 < float(r["score"]) <= 1 for r in rows)
+    assert len([p for p in (sweep / ".submitit").iterdir() if p.name.isdigit()]) == 4

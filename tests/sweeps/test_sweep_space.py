@@ -6,8 +6,14 @@ import optuna
 import pytest
 
 from siamlightning.errors import ConfigError
-from siamlightning.sweeps.search import make_sampler, split_arguments
-from siamlightning.sweeps.space import search_params, tracker_family, trial_overrides
+from siamlightning.sweeps.space import (
+    baseline,
+    make_sampler,
+    search_params,
+    split_arguments,
+    tracker_family,
+    trial_overrides,
+)
 
 
 @pytest.mark.parametrize(
@@ -55,13 +61,11 @@ def test_grid_sampler_takes_choices_only() -> None:
 
 
 def test_trial_zero_is_the_checkpoints_own_tracker_when_inside_the_space() -> None:
-    from siamlightning.sweeps.search import _baseline
-
     d = optuna.distributions
     space = {
         "scale_lr": d.UniformDistribution(0.2, 0.8),
         "scale_num": d.CategoricalDistribution((3, 5)),
     }
     cfg = {"_target_": "siamlightning.tracking.siamfc.SiamFCTracker", "scale_lr": 0.5}
-    assert _baseline(cfg, space) == {"scale_lr": 0.5, "scale_num": 3}  # scale_num: class default
-    assert _baseline({**cfg, "scale_lr": 0.9}, space) == {}
+    assert baseline(cfg, space) == {"scale_lr": 0.5, "scale_num": 3}  # scale_num: class default
+    assert baseline({**cfg, "scale_lr": 0.9}, space) == {}

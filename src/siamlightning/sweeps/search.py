@@ -26,8 +26,12 @@ from siamlightning.errors import ConfigError
 from siamlightning.evaluation.distributed import join_launcher_group, leave_group
 from siamlightning.sweeps.report import OBJECTIVE_ATTR, write_best_tracker, write_trials
 from siamlightning.sweeps.space import (
-    TRACKER_KEY,
+    baseline,
+    distributions_of,
+    grid_points,
+    make_sampler,
     search_params,
+    split_arguments,
     tracker_family,
     trial_overrides,
 )
@@ -44,101 +48,8 @@ log = logging.getLogger("siamlightning.sweeps")
 __all__ = ["TrackerSearch"]
 
 
-def _distributions(space: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Hydra sweep syntax (``interval(0, 0.5)``, ``choice(...)``, ``range(...)``) -> (Optuna
-    distributions, fixed values), parsed as hydra-optuna-sweeper parses ``params``."""
-    from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
-
-    return create_params_from_overrides([f"{k}={v}" for k, v in space.items()])
-
-
-def split_arguments(arguments: list[str]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-    """Command-line overrides -> (searched tracker hyper-parameters as Optuna distributions,
-    fixed ones, the other overrides). ``tracker_overrides.<name>=interval(a, b)`` (or
-    ``choice`` / ``range``) searches ``name`` over that range, ``+tracker_overrides.<name>=v``
-    fixes it; any other sweep is an error (one study searches one checkpoint on one benchmark)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra_plugins.hydra_optuna_sweeper._impl import (
-        create_optuna_distribution_from_override,
-    )
-
-    searched, fixed, rest = {}, {}, []
-    for arg, ov in zip(arguments, OverridesParser.create().parse_overrides(arguments)):
-        key = str(ov.key_or_group)
-        if key.startswith(f"{TRACKER_KEY}."):
-            name = key[len(TRACKER_KEY) + 1 :]
-            if ov.is_sweep_override():
-                searched[name] = create_optuna_distribution_from_override(ov)
-            else:
-                fixed[name] = yaml.safe_load(ov.get_value_element_as_str())
-        elif ov.is_sweep_override():
-            raise ConfigError(
-                f"{arg}: a tracker search sweeps tracker hyper-parameters only "
-                f"({TRACKER_KEY}.<name>=interval(a,b)); run one search per checkpoint/benchmark"
-            )
-        else:
-            rest.append(arg)
-    return searched, fixed, rest
-
-
-def _grid(distributions: Mapping[str, Any]) -> dict[str, list[Any]]:
-    """Grid points of discrete distributions (choice / range); a continuous one is an error."""
-    from optuna.distributions import CategoricalDistribution, IntUniformDistribution
-
-    out = {}
-    for name, d in distributions.items():
-        if isinstance(d, CategoricalDistribution):
-            out[name] = list(d.choices)
-        elif isinstance(d, IntUniformDistribution):
-            out[name] = list(range(d.low, d.high + 1, d.step))
-        else:
-            raise ConfigError(f"the grid sampler needs choice(...) values; {name} is {d}")
-    return out
-
-
 # command-line overrides that do not change a trial's score (a continued study may differ in them)
 OWN_ARGS = ("progress=", "name=", "cache_frames_mb=", "logger=", "tags=")
-SAMPLERS = {
-    "tpe": "TPESampler",
-    "random": "RandomSampler",
-    "cmaes": "CmaEsSampler",
-    "grid": "GridSampler",
-}
-
-
-def make_sampler(
-    sampler: Any, seed: int | None, distributions: Mapping[str, Any]
-) -> optuna.samplers.BaseSampler:
-    """A sampler by name (`SAMPLERS`; ``grid`` over the choice(...) values), or as built."""
-    if not isinstance(sampler, str):
-        return sampler
-    if sampler not in SAMPLERS:
-        raise ConfigError(f"hydra.sweeper.sampler={sampler!r}: not one of {list(SAMPLERS)}")
-    cls = getattr(optuna.samplers, SAMPLERS[sampler])
-    if sampler == "grid":
-        return cls(_grid(distributions))
-    return cls(seed=seed)
-
-
-def _baseline(tracker_cfg: Mapping[str, Any], distributions: Mapping[str, Any]) -> dict:
-    """The tracker config's own values of the searched parameters (its class's defaults where
-    the config has none), when all lie in the space."""
-    import inspect
-
-    from hydra.utils import get_class
-
-    defaults = inspect.signature(get_class(str(tracker_cfg["_target_"]))).parameters
-    out = {}
-    for name, d in distributions.items():
-        value = tracker_cfg.get(name, getattr(defaults.get(name), "default", None))
-        if hasattr(d, "choices"):
-            inside = value in d.choices
-        else:
-            inside = isinstance(value, int | float) and d.low <= value <= d.high
-        if not inside:
-            return {}
-        out[name] = value
-    return out
 
 
 def _record(study: optuna.Study, trial: optuna.Trial, **outcome: Any) -> None:
@@ -235,7 +146,7 @@ class TrackerSearch:
         searched, fixed_cli, arguments = split_arguments(arguments)
         # what is searched: the command line's sweeps, else hydra.sweeper.params, else the
         # family's space; the command line's fixed values leave the space
-        distributions, fixed = _distributions(search_params(self.params, self.spaces, family))
+        distributions, fixed = distributions_of(search_params(self.params, self.spaces, family))
         distributions = {k: v for k, v in (searched or distributions).items() if k not in fixed_cli}
         fixed = {k: yaml.safe_load(str(v)) for k, v in fixed.items()} | fixed_cli
         space = {k: str(d) for k, d in distributions.items()} | {k: v for k, v in fixed.items()}
@@ -260,10 +171,10 @@ class TrackerSearch:
             settings=settings,
         )
         if not study.trials and not isinstance(sampler, optuna.samplers.GridSampler):
-            baseline = _baseline(tracker_cfg, distributions)
-            if baseline:  # trial 0: the checkpoint's own tracker, what the search must beat
-                study.enqueue_trial(baseline)
-                log.info("trial 0 is the checkpoint's own tracker: %s", baseline)
+            own = baseline(tracker_cfg, distributions)
+            if own:  # trial 0: the checkpoint's own tracker, what the search must beat
+                study.enqueue_trial(own)
+                log.info("trial 0 is the checkpoint's own tracker: %s", own)
         stale = fail_stale_trials(study)
         if stale:
             log.warning("trials %s of a process that died were marked failed", stale)
@@ -314,7 +225,7 @@ class TrackerSearch:
         """Launch ``n_trials`` trials in batches of ``n_jobs`` -> how many finished."""
         left, finished = self.n_trials, 0
         if isinstance(study.sampler, optuna.samplers.GridSampler):
-            size = math.prod(len(v) for v in _grid(distributions).values())
+            size = math.prod(len(v) for v in grid_points(distributions).values())
             visited = sum("grid_id" in t.system_attrs for t in study.get_trials(deepcopy=False))
             left = min(left, size - visited)
             log.info("grid of %d points, %d visited: %d trials now", size, visited, left)

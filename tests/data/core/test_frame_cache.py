@@ -50,3 +50,12 @@ def test_a_frame_file_rewritten_is_read_again(tmp_path: Path) -> None:
 
     os.utime(path, ns=(1, 10**18))  # a new modification time even within the clock's tick
     assert seq.read_frame(0).mean() > 150 and cache.stats()["misses"] == 2
+
+
+def test_a_missing_frame_is_the_same_frame_read_error_with_the_cache_on(tmp_path: Path) -> None:
+    from siamlightning.errors import FrameReadError
+
+    seq = Sequence(name="s", frames=[str(tmp_path / "gone.jpg")], boxes=np.array([[1.0, 1, 4, 4]]))
+    enable_frame_cache(1 << 20)
+    with pytest.raises(FrameReadError, match=r"gone\.jpg: frame file does not exist"):
+        seq.read_frame(0)

@@ -180,7 +180,11 @@ class Sequence:
         path = self.frames[i]
         if cache is None:
             return read_image(path)
-        return cache.get(file_key(path), lambda: read_image(path))
+        try:
+            key = file_key(path)
+        except OSError:  # missing or unreadable: read_image raises the FrameReadError naming it
+            return read_image(path)
+        return cache.get(key, lambda: read_image(path))
 
     def read_mask(self, i: int) -> np.ndarray | None:
         """Target mask of frame ``i`` as bool (H, W), or None when the sequence has none.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["EXPORT_KEY", "compose", "config_dir", "multirun_group", "sweep_group"]
+__all__ = ["EXPORT_KEY", "compose", "config_dir", "multirun_group", "multirun_job", "sweep_group"]
 
 #: the checkpoint entry holding the net and tracker configs a module exports (`lit` writes it,
 #: `tracking.load` reads it)
@@ -43,15 +43,22 @@ def sweep_group(sweep_dir: str | Path) -> str:
     return "/".join(Path(sweep_dir).resolve().parts[-3:])
 
 
-def multirun_group() -> str | None:
-    """`sweep_group` of this Hydra multirun job's sweep folder, None outside a multirun:
-    ``${siamlightning_wandb_group:}`` in ``conf/logger/wandb.yaml``."""
+def multirun_job() -> DictConfig | None:
+    """This job's Hydra config node when it is one job of a multirun (``-m``), else None."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+    if not HydraConfig.initialized():
         return None
-    return sweep_group(HydraConfig.get().sweep.dir)
+    hc = HydraConfig.get()
+    return hc if hc.mode == RunMode.MULTIRUN else None
+
+
+def multirun_group() -> str | None:
+    """`sweep_group` of this Hydra multirun job's sweep folder, None outside a multirun:
+    ``${siamlightning_wandb_group:}`` in ``conf/logger/wandb.yaml``."""
+    hc = multirun_job()
+    return None if hc is None else sweep_group(hc.sweep.dir)
 
 
 OmegaConf.register_new_resolver("siamlightning_wandb_group", multirun_group, replace=True)

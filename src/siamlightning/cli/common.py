@@ -67,10 +67,9 @@ def user_error(exc: BaseException) -> BaseException | None:
 
 def in_multirun() -> bool:
     """True inside a job of ``-m`` (a sweep), where the sweeper owns what outlives a job."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
+    from siamlightning.configs import multirun_job
 
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    return multirun_job() is not None
 
 
 def report_errors(task: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -28,7 +28,7 @@ from siamlightning.cli.common import (
 )
 from siamlightning.cli.jobs import finish_wandb_run
 from siamlightning.configs import config_dir
-from siamlightning.data.core.frame_cache import enable_frame_cache
+from siamlightning.data.core.frame_cache import enable_frame_cache, file_key
 from siamlightning.errors import DataError
 from siamlightning.evaluation.benchmarks import open_benchmark, run_benchmark, score_folder
 from siamlightning.evaluation.distributed import join_launcher_group, leave_group
@@ -85,31 +85,26 @@ OmegaConf.register_new_resolver("siamlightning_sweep_label", sweep_label, replac
 _NET_CACHE: dict[tuple, tuple[Any, dict[str, Any]]] = {}
 
 
-def _file_key(path: Path) -> tuple:
-    st = path.stat()
-    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
-
-
 def _load(
     ckpt: str, weights: Path | None, base: Path, *, keep: bool = True
 ) -> tuple[Any, dict[str, Any]]:
     """(net, tracker config) of a checkpoint, or of a pysot / foolwood config name + weights;
     with ``keep`` the last one loaded is kept, keyed by the files' paths, sizes and
-    modification times."""
+    modification times (`file_key`)."""
+    path = _abs(ckpt, base)
     if weights is not None:
-        key: tuple = ("weights", ckpt, _file_key(weights))
+        key: tuple = ("weights", ckpt, file_key(str(weights.resolve())))
     else:
-        path = _abs(ckpt, base)
-        key = ("ckpt", _file_key(path)) if path.is_file() else ("ckpt", str(path))
-    if not keep:
-        _NET_CACHE.clear()
-    if key not in _NET_CACHE:
+        key = ("ckpt", file_key(str(path.resolve())) if path.is_file() else str(path))
+    if not (keep and key in _NET_CACHE):
         if weights is not None:
             loaded = load_pysot_net(ckpt, weights)
         else:
-            net, export = load_net(_abs(ckpt, base))
+            net, export = load_net(path)
             loaded = (net, export["tracker"])
         _NET_CACHE.clear()
+        if not keep:
+            return loaded[0], dict(loaded[1])
         _NET_CACHE[key] = loaded
     net, tracker_cfg = _NET_CACHE[key]
     return net, dict(tracker_cfg)

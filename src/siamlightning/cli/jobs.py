@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from siamlightning.configs import multirun_job
 from siamlightning.precision import reset_notices
 
 log = logging.getLogger("siamlightning.train")
@@ -41,17 +42,6 @@ def quiet_launcher_schema_notice() -> None:
         message=r"\s*'hydra/launcher/\w+' is validated against ConfigStore schema",
         category=UserWarning,
     )
-
-
-def _multirun_job() -> Any:
-    """This job's Hydra config node when it is one job of a multirun, else None."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if not HydraConfig.initialized():
-        return None
-    hc = HydraConfig.get()
-    return hc if hc.mode == RunMode.MULTIRUN else None
 
 
 def _children_rerun_this_job(hc: Any) -> None:
@@ -95,7 +85,7 @@ def isolated_job() -> Iterator[None]:
     env, argv = dict(os.environ), list(sys.argv)
     threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     reset_notices()
-    hc = _multirun_job()
+    hc = multirun_job()
     if hc is not None:
         _children_rerun_this_job(hc)
     log.info("torch threads: %d", threads)

@@ -190,10 +190,10 @@ def _ours(name: str, mode: str, weights: Path, frames, boxes, init, over: dict) 
 
     def _forward(x):
         rec["crop"].append(x[0].float().contiguous().numpy().copy())
-        cls, loc = forward(x)
-        rec["cls"].append(cls[0].numpy().copy())
-        rec["loc"].append(loc[0].numpy().copy())
-        return cls, loc
+        out = forward(x)  # a SiamMaskOutput
+        rec["cls"].append(out.cls[0].float().numpy().copy())
+        rec["loc"].append(out.loc[0].float().numpy().copy())
+        return out
 
     def _mask(outputs, pos):
         out = mask(outputs, pos)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -108,6 +109,51 @@ class Tracker(abc.ABC):
     @abc.abstractmethod
     def track(self, image: np.ndarray) -> TrackResult:
         """Locate the object in the next RGB uint8 frame (H, W, 3)."""
+
+
+@dataclass
+class SearchStep:
+    """One frame's network input: search crops ``x`` (n, 3, S, S) on the net's device, the
+    ``kernels`` (batch 1) they are correlated with, and what `NetTracker.finish` reads."""
+
+    x: torch.Tensor
+    kernels: Any
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class NetTracker(Tracker):
+    """A tracker around a stateless network, split in three so several can share a call:
+    ``track(image) = finish(step, net(step.kernels, step.x))`` with ``step = prepare(image)``.
+
+    `siamlightning.tracking.batch.track_batch` concatenates the steps of many trackers (one
+    sequence each) into one batched network call and hands each its slice of the outputs, so a
+    batched frame runs the same crops and the same post-processing as `track`. Subclasses set
+    ``net``, ``device``, ``precision`` and ``_kernels`` (None before ``init``).
+    """
+
+    net: torch.nn.Module
+    device: torch.device
+    precision: str
+    _kernels: Any = None
+
+    @abc.abstractmethod
+    def prepare(self, image: np.ndarray) -> SearchStep:
+        """The search crops of the next RGB uint8 frame (H, W, 3), around the current state."""
+
+    @abc.abstractmethod
+    def finish(self, step: SearchStep, outputs: Any) -> TrackResult:
+        """The network's outputs for ``step`` (batch n) -> the new state and the frame's result."""
+
+    def _forward(self, x: torch.Tensor) -> Any:
+        """Search crops (n, 3, S, S) -> the network's raw outputs, under the chosen precision."""
+        with precision_context(self.precision, self.device):
+            return self.net(self._kernels, x)
+
+    @torch.inference_mode()
+    def track(self, image: np.ndarray) -> TrackResult:
+        """Locate the object in the next RGB uint8 frame (H, W, 3)."""
+        step = self.prepare(check_image(image))
+        return self.finish(step, self._forward(step.x))
 
 
 class StaticTracker(Tracker):

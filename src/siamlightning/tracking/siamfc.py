@@ -13,16 +13,16 @@ import torch.nn.functional as F
 from siamlightning.data.core.crops import context_size, crop_square, image_mean
 from siamlightning.models.siamfc import SiamFCNet
 from siamlightning.tracking.base import (
-    Tracker,
+    NetTracker,
+    SearchStep,
     TrackResult,
-    check_image,
     check_init_box,
     check_precision,
     precision_context,
 )
 
 
-class SiamFCTracker(Tracker):
+class SiamFCTracker(NetTracker):
     """Stateful SiamFC tracker around a stateless `SiamFCNet`."""
 
     accepts = ("response",)
@@ -59,7 +59,7 @@ class SiamFCTracker(Tracker):
         self.min_scale, self.max_scale = min_scale, max_scale
         self.precision = check_precision(precision, self.device)
         self.scale_factors = scale_step ** np.linspace(-(scale_num // 2), scale_num // 2, scale_num)
-        self._kernel: torch.Tensor | None = None
+        self._kernels: torch.Tensor | None = None
         self._window: torch.Tensor | None = None
 
     def _to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
@@ -78,7 +78,7 @@ class SiamFCTracker(Tracker):
         self.x_sz0 = self.x_sz
         z = crop_square(image, tuple(self.center), self.z_sz, self.exemplar_size)
         with precision_context(self.precision, self.device):
-            self._kernel = self.net.template(self._to_tensor([z]))
+            self._kernels = self.net.template(self._to_tensor([z]))
         if self._window is None:
             # response side after upsampling, from a dry run of the shapes
             r = (self.search_size - self.exemplar_size) // self.net.stride + 1
@@ -87,19 +87,20 @@ class SiamFCTracker(Tracker):
             win = torch.outer(hann, hann)
             self._window = (win / win.sum()).float().to(self.device)
 
-    @torch.inference_mode()
-    def track(self, image: np.ndarray) -> TrackResult:
-        """Search 3 scales around the last position; return the new box and the peak score."""
-        if self._kernel is None:
+    def prepare(self, image: np.ndarray) -> SearchStep:
+        """The scale pyramid's search crops (scales, 3, S, S) around the last position."""
+        if self._kernels is None:
             raise RuntimeError("call init(image, box) before track(image)")
-        pad = image_mean(check_image(image))
+        pad = image_mean(image)
         crops = [
             crop_square(image, tuple(self.center), self.x_sz * f, self.search_size, pad)
             for f in self.scale_factors
         ]
-        with precision_context(self.precision, self.device):
-            logits = self.net(self._kernel, self._to_tensor(crops))
-        logits = logits.float()
+        return SearchStep(self._to_tensor(crops), self._kernels, {"image_size": image.shape[:2]})
+
+    def finish(self, step: SearchStep, outputs: torch.Tensor) -> TrackResult:
+        """Response logits (scales, 1, R, R) -> best scale and peak; new state; box and score."""
+        logits = outputs.float()
         up = logits.shape[-1] * self.response_up
         resp = F.interpolate(logits, size=(up, up), mode="bicubic", align_corners=False)[:, 0]
         n = len(self.scale_factors)
@@ -117,7 +118,7 @@ class SiamFCTracker(Tracker):
         disp = disp * self.net.stride / self.response_up
         disp = disp * self.x_sz * self.scale_factors[s] / self.search_size
         self.center = self.center + disp
-        h, w = image.shape[:2]
+        h, w = step.info["image_size"]
         self.center = np.clip(self.center, [0.0, 0.0], [float(w), float(h)])
         scale = (1 - self.scale_lr) + self.scale_lr * self.scale_factors[s]
         scale = float(

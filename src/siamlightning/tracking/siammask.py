@@ -34,12 +34,14 @@ rasteriser, which fills both end nodes).
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import torch
 
 from siamlightning.data.core.crops import crop_affine
-from siamlightning.tracking.base import TrackResult, precision_context
+from siamlightning.tracking.base import SearchStep, TrackResult, precision_context
 from siamlightning.tracking.siamrpn import SiamRPNTracker
 
 
@@ -141,21 +143,14 @@ class SiamMaskTracker(SiamRPNTracker):
         )
         self.mask_threshold = float(mask_threshold)
         self.min_polygon_area = float(min_polygon_area)
-        self._outputs = None
-        self._step: dict = {}
+        self._outputs: Any = None
 
-    # -- hooks into the box step: remember the search crop and the net outputs -------------
+    # -- hooks into the box step: keep the whole `SiamMaskOutput` for the mask ---------------
 
-    def _crop(self, image: np.ndarray, size: float, out_size: int) -> torch.Tensor:
-        """As `SiamRPNTracker._crop`; remembers the crop's centre, side and output size."""
-        self._step["crop"] = (self.center.copy(), float(size), int(out_size))
-        return super()._crop(image, size, out_size)
-
-    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Search crop -> float32 (cls, loc); keeps the whole `SiamMaskOutput` for the mask."""
-        with precision_context(self.precision, self.device):
-            self._outputs = self.net(self._kernels, x)
-        return self._outputs.cls.float(), self._outputs.loc.float()
+    def _cls_loc(self, outputs: Any, step: SearchStep) -> tuple[torch.Tensor, torch.Tensor]:
+        """`SiamMaskOutput` -> float32 (cls, loc); keeps the outputs for the mask."""
+        self._outputs = outputs
+        return outputs.cls.float(), outputs.loc.float()
 
     def _best_cell(self) -> tuple[int, int]:
         """Score-map (y, x) of the anchor the last `_search` chose (``self._best``)."""
@@ -165,18 +160,17 @@ class SiamMaskTracker(SiamRPNTracker):
 
     # -- public interface --------------------------------------------------------------------
 
-    @torch.inference_mode()
-    def track(self, image: np.ndarray) -> TrackResult:
+    def finish(self, step: SearchStep, outputs: Any) -> TrackResult:
         """Box step as `SiamRPNTracker`, then the mask at the best cell and its polygon."""
-        res = super().track(image)
+        res = super().finish(step, outputs)
         y, x = self._best_cell()
         with precision_context(self.precision, self.device):
             logits = self.net.mask(self._outputs, (y, x))
         prob = torch.sigmoid(logits.float())[0, 0].cpu().numpy()
-        center, crop_side, out_size = self._step["crop"]
+        center, crop_side, out_size = step.info["crop"]
         scale = crop_side / out_size  # image px per crop px
         half = self._outputs.cls.shape[-1] // 2
-        height, width = image.shape[:2]
+        height, width = step.info["image_size"]
         if self._pysot:  # window corner = crop corner + cell offset (pysot's sub_box)
             off = (np.array([x, y], dtype=np.float64) - half) * self.stride
             off += (out_size - self.exemplar_size) / 2

@@ -29,9 +29,14 @@ left of / above the box centred on its state) and clip the centre with `clip_box
 index is kept in ``_best`` (`SiamMaskTracker` takes its mask there).
 
 The padding colour is the init frame's channel mean, reused on every frame (as pysot).
+
+A frame is `prepare` (the crop, `SearchStep`), the network, then `finish` (decode, state update),
+so that `siamlightning.tracking.batch.track_batch` can run many trackers' networks as one call.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,9 +44,9 @@ import torch
 from siamlightning.data.core.crops import context_size, crop_square, image_mean, pysot_subwindow
 from siamlightning.models.anchors import score_map_size, tracking_anchors
 from siamlightning.tracking.base import (
-    Tracker,
+    NetTracker,
+    SearchStep,
     TrackResult,
-    check_image,
     check_init_box,
     check_precision,
     precision_context,
@@ -80,7 +85,7 @@ def cosine_window(score_size: int, anchor_num: int) -> np.ndarray:
     return np.tile(np.outer(hann, hann).ravel(), anchor_num)
 
 
-class SiamRPNTracker(Tracker):
+class SiamRPNTracker(NetTracker):
     """Stateful SiamRPN tracker around a stateless `SiamRPNNet` (pysot ``SiamRPNTracker``)."""
 
     accepts = ("rpn",)
@@ -150,10 +155,9 @@ class SiamRPNTracker(Tracker):
         t = torch.from_numpy(crop).permute(2, 0, 1).unsqueeze(0).to(self.device).float()
         return t.contiguous(memory_format=self.memory_format)
 
-    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Search crop -> float32 (cls, loc) of the net, under the chosen precision."""
-        with precision_context(self.precision, self.device):
-            cls, loc = self.net(self._kernels, x)
+    def _cls_loc(self, outputs: Any, step: SearchStep) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's outputs -> float32 (cls, loc) (`SiamMaskTracker` keeps the rest)."""
+        cls, loc = outputs
         return cls.float(), loc.float()
 
     def _geometry(self, search_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -171,10 +175,8 @@ class SiamRPNTracker(Tracker):
             self._geometry_cache[search_size] = (anchors, cosine_window(s, self.anchor_num))
         return self._geometry_cache[search_size]
 
-    def _search(
-        self, image: np.ndarray, search_size: int, window_influence: float
-    ) -> tuple[np.ndarray, float, float]:
-        """One pysot search: best box (dx, dy, w, h) in image px, its lr and unpenalised score."""
+    def _search_step(self, image: np.ndarray, search_size: int) -> SearchStep:
+        """The ``round(s_x)`` search crop around the state, resized to ``search_size``."""
         if self._kernels is None:
             raise RuntimeError("call init(image, box) before track(image)")
         w, h = float(self.size[0]), float(self.size[1])
@@ -186,14 +188,31 @@ class SiamRPNTracker(Tracker):
             s_x = s_z * (search_size / self.exemplar_size)
         else:
             s_x = s_z * search_size / self.exemplar_size
-        cls, loc = self._forward(self._crop(image, round(s_x), search_size))
-        anchors, window = self._geometry(search_size)
+        side = round(s_x)
+        info = {
+            "search_size": search_size,
+            "scale_z": scale_z,
+            "size": (w, h),
+            "crop": (self.center.copy(), float(side), int(search_size)),
+            "image_size": image.shape[:2],
+        }
+        return SearchStep(self._crop(image, side, search_size), self._kernels, info)
+
+    def _decode(
+        self, step: SearchStep, outputs: Any, window_influence: float
+    ) -> tuple[np.ndarray, float, float]:
+        """One pysot search's outputs: best box (dx, dy, w, h) in image px, its lr, its score."""
+        cls, loc = self._cls_loc(outputs, step)
+        anchors, window = self._geometry(step.info["search_size"])
         n = anchors.shape[0]
         if cls[0].numel() != 2 * n or loc[0].numel() != 4 * n:
             raise ValueError(
                 f"net output {tuple(cls.shape)} does not fit the {n} anchors of search size "
-                f"{search_size} / base size {self.base_size} (score size from the config)"
+                f"{step.info['search_size']} / base size {self.base_size} (score size from the "
+                "config)"
             )
+        w, h = step.info["size"]
+        scale_z = step.info["scale_z"]
         logits = cls[0].reshape(2, n).cpu().double().numpy()
         score = 0.5 * (1.0 + np.tanh(0.5 * (logits[1] - logits[0])))  # softmax foreground
         delta = loc[0].reshape(4, n).cpu().double().numpy()
@@ -240,14 +259,16 @@ class SiamRPNTracker(Tracker):
         with precision_context(self.precision, self.device):
             self._kernels = self.net.template(z)
 
-    @torch.inference_mode()
-    def track(self, image: np.ndarray) -> TrackResult:
-        """Search around the last position; return the new box and the best anchor's score."""
-        check_image(image)
-        disp, lr, score = self._search(image, self.search_size, self.window_influence)
+    def prepare(self, image: np.ndarray) -> SearchStep:
+        """The search crop (1, 3, S, S) of the next frame around the last position."""
+        return self._search_step(image, self.search_size)
+
+    def finish(self, step: SearchStep, outputs: Any) -> TrackResult:
+        """(cls, loc) of ``step`` -> move the centre, smooth the size, clip; box and score."""
+        disp, lr, score = self._decode(step, outputs, self.window_influence)
         cx, cy = self.center + disp[:2]
         w, h = self.size * (1.0 - lr) + disp[2:] * lr if lr > 0 else self.size  # no inf * 0
-        height, width = image.shape[:2]
+        height, width = step.info["image_size"]
         self._unclipped = np.array([cx - w / 2, cy - h / 2, w, h])  # foolwood's empty-mask box
         cx, cy, w, h = clip_box(cx, cy, w, h, width, height)
         self.center = np.array([cx, cy])

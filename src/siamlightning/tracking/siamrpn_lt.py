@@ -12,10 +12,12 @@ resets the lost flag (pysot keeps it from the previous sequence). ``crop_convent
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
-from siamlightning.tracking.base import TrackResult, check_image
+from siamlightning.tracking.base import SearchStep, TrackResult
 from siamlightning.tracking.siamrpn import SiamRPNTracker, clip_box
 
 
@@ -70,20 +72,24 @@ class SiamRPNLTTracker(SiamRPNTracker):
         super().init(image, box)
         self.lost = False
 
-    @torch.inference_mode()
-    def track(self, image: np.ndarray) -> TrackResult:
-        """One frame: normal or lost-mode search, state frozen on low confidence."""
-        check_image(image)
+    def prepare(self, image: np.ndarray) -> SearchStep:
+        """The normal search crop, or the ``lost_search_size`` one in lost mode."""
         if self.lost:
-            size, influence = self.lost_search_size, self.lost_window_influence
+            step = self._search_step(image, self.lost_search_size)
+            step.info["window_influence"] = self.lost_window_influence
         else:
-            size, influence = self.search_size, self.window_influence
-        disp, lr, score = self._search(image, size, influence)
+            step = self._search_step(image, self.search_size)
+            step.info["window_influence"] = self.window_influence
+        return step
+
+    def finish(self, step: SearchStep, outputs: Any) -> TrackResult:
+        """One frame's outputs: move (unless the score is low), switch lost mode, clip."""
+        disp, lr, score = self._decode(step, outputs, step.info["window_influence"])
         if score >= self.confidence_low:
             self.center = self.center + disp[:2]
             if lr > 0:  # an untrained net's infinite size times lr 0 would give NaN
                 self.size = self.size * (1.0 - lr) + disp[2:] * lr
-        height, width = image.shape[:2]
+        height, width = step.info["image_size"]
         cx, cy, w, h = clip_box(*self.center, *self.size, width, height)
         if score < self.confidence_low:
             self.lost = True

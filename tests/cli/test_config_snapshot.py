@@ -57,6 +57,8 @@ NEW_KEYS = ["geometry", "model.export", "model.compile", "data.masks", "weights"
 NEW_KEYS += ["resume", "callbacks.time_checkpoint"]
 # issue 12: eval's tracker_file (a sweep's best_tracker.yaml), objective, in-process caches
 NEW_KEYS += ["tracker_file", "objective", "cache_net", "cache_frames_mb"]
+# issue 13: sequences tracked in lockstep (train's evaluate node; eval's new evaluate node)
+NEW_KEYS += ["evaluate.batch_sequences"]
 # (node, key, old value, new value) changed on purpose since the snapshot: issue 10 sizes the
 # pysot recipes' loader workers to each rank's share of the cores (was 8 per rank)
 CHANGED_VALUES = [("data", "num_workers", 8, "auto")]
@@ -102,14 +104,17 @@ def translate(old: dict[str, Any]) -> dict[str, Any]:
 
 
 def without_new_keys(cfg: dict[str, Any]) -> dict[str, Any]:
-    """``cfg`` without the `NEW_KEYS`."""
+    """``cfg`` without the `NEW_KEYS` (and a node they leave empty)."""
     cfg = copy.deepcopy(cfg)
     for dotted in NEW_KEYS:
         *parents, leaf = dotted.split(".")
-        node = cfg
+        node, chain = cfg, []
         for p in parents:
+            chain.append((node, p))
             node = node.get(p, {})
         node.pop(leaf, None)
+        if chain and node == {}:
+            chain[-1][0].pop(chain[-1][1], None)
     return cfg
 
 

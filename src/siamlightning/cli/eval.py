@@ -159,7 +159,14 @@ def _track(
     factory = lambda: build_tracker(net, tracker_cfg, **overrides)  # noqa: E731
     factory()  # a tracker config of another family fails here, not mid-sequence
     join_launcher_group()
-    return run_benchmark({label: factory}, index, bench, out_dir, progress=cfg.progress)
+    return run_benchmark(
+        {label: factory},
+        index,
+        bench,
+        out_dir,
+        progress=cfg.progress,
+        batch_sequences=cfg.evaluate.batch_sequences,
+    )
 
 
 def _score_folders(

@@ -23,7 +23,12 @@ from siamlightning.cli.jobs import (
     quiet_launcher_schema_notice,
 )
 from siamlightning.configs import config_dir
-from siamlightning.evaluation.benchmarks import benchmark_kind, open_benchmark, run_benchmark
+from siamlightning.evaluation.benchmarks import (
+    benchmark_kind,
+    check_batch_sequences,
+    open_benchmark,
+    run_benchmark,
+)
 from siamlightning.evaluation.log_report import log_reports
 from siamlightning.evaluation.plots import benchmark_plots
 from siamlightning.evaluation.report import results_table, write_metrics_json
@@ -77,9 +82,12 @@ def evaluate(cfg: DictConfig, module: L.LightningModule, trainer: L.Trainer | No
             opened.append((spec.get("name", key), index, spec))
     results: Results = {}
     progress = cfg.evaluate.progress
+    batch = check_batch_sequences(cfg.evaluate.get("batch_sequences", 1))
     for name, index, spec in opened:
         these = trackers | box if with_box and benchmark_kind(spec) == "vos" else trackers
-        by_tracker = run_benchmark(these, index, spec, out_dir, name=name, progress=progress)
+        by_tracker = run_benchmark(
+            these, index, spec, out_dir, name=name, progress=progress, batch_sequences=batch
+        )
         if by_tracker:
             results[name] = by_tracker
     if results:
@@ -159,6 +167,7 @@ def pretrain(cfg: DictConfig) -> Path | None:
 
 def run(cfg: DictConfig) -> dict:
     """Fit (unless ``train=false``) and evaluate; returns the evaluation report (rank 0)."""
+    check_batch_sequences(cfg.evaluate.get("batch_sequences", 1))  # before hours of training
     init = pretrain(cfg) if cfg.train else None
     if init is not None:
         with open_dict(cfg):

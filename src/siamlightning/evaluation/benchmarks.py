@@ -35,7 +35,13 @@ from siamlightning.evaluation.vot_reset_runner import run_vot
 from siamlightning.evaluation.vot_reset_scoring import score_vot_folder
 from siamlightning.tracking.base import Tracker
 
-__all__ = ["benchmark_kind", "open_benchmark", "run_benchmark", "score_folder"]
+__all__ = [
+    "benchmark_kind",
+    "check_batch_sequences",
+    "open_benchmark",
+    "run_benchmark",
+    "score_folder",
+]
 
 log = logging.getLogger(__name__)
 Spec = Mapping[str, Any]  # a resolved benchmark config node
@@ -103,6 +109,20 @@ def _run_vot(
         run_vot(factory, index, res_dir, repetitions=int(spec.get("repetitions", 15)), **shard)
 
 
+def check_batch_sequences(value: Any) -> int:
+    """``evaluate.batch_sequences`` as an int >= 1; a `ConfigError` naming the value else."""
+    try:
+        k = int(value)
+    except (TypeError, ValueError):
+        k = 0
+    if k < 1 or (isinstance(value, float) and not value.is_integer()) or isinstance(value, bool):
+        raise ConfigError(
+            f"evaluate.batch_sequences must be a whole number >= 1 (sequences tracked in "
+            f"lockstep), got {value!r}"
+        )
+    return k
+
+
 def _export_layout(result: BenchmarkResult, spec: Spec, folder: Path) -> None:
     """TrackingNet's submission zip; the note that withheld ground truth is scored elsewhere."""
     trajectories = result.trajectories or {}
@@ -123,10 +143,14 @@ def run_benchmark(
     *,
     name: str | None = None,
     progress: bool = True,
+    batch_sequences: int = 1,
 ) -> dict[str, BenchmarkResult]:
     """Run each tracker on the benchmark (this rank's shard, sequences split over the process
     group) and score it -> ``{tracker: result}`` on rank 0 (``{}`` elsewhere, and when the
-    ground truth is withheld). Result files go to ``out_dir/results/<name>/<tracker>/``."""
+    ground truth is withheld). Result files go to ``out_dir/results/<name>/<tracker>/``.
+    ``batch_sequences`` sequences of the shard are tracked in lockstep, their crops in one
+    batched network call per frame (`siamlightning.evaluation.lockstep`)."""
+    batch_sequences = check_batch_sequences(batch_sequences)
     bench = name or str(spec["name"])
     kind = benchmark_kind(spec)
     if kind == "ope":
@@ -139,6 +163,7 @@ def run_benchmark(
             score=not withheld,
             layout="got10k" if spec.get("layout") == "got10k" else "otb",
             repetitions=int(spec.get("repetitions", 1)),
+            batch_sequences=batch_sequences,
         ).get(bench, {})
         for tracker, result in by_tracker.items():
             _export_layout(result, spec, out_dir / "results" / bench / tracker)
@@ -147,7 +172,13 @@ def run_benchmark(
     out: dict[str, BenchmarkResult] = {}
     for tracker, factory in trackers.items():
         res_dir = out_dir / "results" / bench / tracker
-        shard = {"rank": rank, "world_size": world, "progress": progress, "name": tracker}
+        shard = {
+            "rank": rank,
+            "world_size": world,
+            "progress": progress,
+            "name": tracker,
+            "batch_sequences": batch_sequences,
+        }
         fps = None
         if kind == "vos":
             layout, threshold = spec.get("layout", "davis"), spec.get("mask_threshold")

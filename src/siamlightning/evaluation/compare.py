@@ -29,6 +29,7 @@ def compare(
     keep_trajectories: bool = False,
     layout: str = "otb",
     repetitions: int = 1,
+    batch_sequences: int = 1,
 ) -> Results:
     """Run every tracker on every ``{name: (index, protocol)}``; returns ``{benchmark: {tracker:
     result}}`` on rank 0 (other ranks get ``{}``). Result files go to
@@ -37,7 +38,7 @@ def compare(
     ``score=False`` skips scoring (ground truth withheld: empty scores); ``keep_trajectories``
     (implied by ``score=False``) keeps the gathered `SequenceResult`s in
     `BenchmarkResult.trajectories`. ``layout`` and ``repetitions`` go to `run_ope` (e.g.
-    ``"got10k"`` and 3 for GOT-10k)."""
+    ``"got10k"`` and 3 for GOT-10k) and ``batch_sequences`` (sequences tracked in lockstep)."""
     rank, world = rank_and_world()
     results: Results = {}
     for bname, (index, protocol) in benchmarks.items():
@@ -53,6 +54,7 @@ def compare(
                 name=f"{tname} on {bname}",
                 repetitions=repetitions,
                 layout=layout,
+                batch_sequences=batch_sequences,
             )
             local = gather_results(local)
             if rank != 0:

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
 from siamlightning.evaluation.distributed import gather_results
+from siamlightning.evaluation.lockstep import Job, run_job, run_lockstep
 from siamlightning.evaluation.result import BenchmarkResult, Scores
 from siamlightning.evaluation.result_files import SequenceResult, write_result
 from siamlightning.metrics.ope import OPEProtocol, OPESummaryMetric, get_protocol, ope_targets
@@ -29,6 +30,7 @@ from siamlightning.tracking.base import Tracker
 
 __all__ = [
     "SequenceResult",
+    "ope_job",
     "run_id",
     "run_ope",
     "score_ope",
@@ -48,12 +50,9 @@ def _init_box(seq: Sequence) -> np.ndarray:
     return box
 
 
-def track_sequence(tracker: Tracker, seq: Sequence, bar: tqdm | None = None) -> SequenceResult:
-    """Init ``tracker`` on frame 0's GT, track frames 1..N-1 -> boxes (N, 4), times (N,) seconds.
-
-    Frame 0's box is the GT; ``times[0]`` is the init time. Timing wraps only the tracker calls
-    (`time.perf_counter`), not the frame decoding.
-    """
+def ope_job(tracker: Tracker, seq: Sequence, bar: tqdm | None = None) -> Job[SequenceResult]:
+    """The OPE loop over ``seq`` as a `Job` (`siamlightning.evaluation.lockstep`): init on
+    frame 0's GT, then one tracking request per frame 1..N-1 -> `SequenceResult`."""
     n = len(seq)
     init = _init_box(seq)
     boxes = np.empty((n, 4), dtype=np.float64)
@@ -67,9 +66,7 @@ def track_sequence(tracker: Tracker, seq: Sequence, bar: tqdm | None = None) -> 
         bar.update(1)
     for i in range(1, n):
         image = seq.read_frame(i)
-        t0 = time.perf_counter()
-        out = tracker.track(image)
-        times[i] = time.perf_counter() - t0
+        ((out, times[i]),) = yield [(tracker, image)]
         box = np.asarray(out.box, dtype=np.float64).reshape(-1)
         if box.shape != (4,):
             raise ValueError(
@@ -82,13 +79,22 @@ def track_sequence(tracker: Tracker, seq: Sequence, bar: tqdm | None = None) -> 
     return SequenceResult(name=seq.name, boxes=boxes, times=times, uid=seq.uid)
 
 
-def _track_runs(
+def track_sequence(tracker: Tracker, seq: Sequence, bar: tqdm | None = None) -> SequenceResult:
+    """Init ``tracker`` on frame 0's GT, track frames 1..N-1 -> boxes (N, 4), times (N,) seconds.
+
+    Frame 0's box is the GT; ``times[0]`` is the init time. Timing wraps only the tracker calls
+    (`time.perf_counter`), not the frame decoding.
+    """
+    return run_job(ope_job(tracker, seq, bar))
+
+
+def _runs_job(
     factory: Callable[[], Tracker], seq: Sequence, repetitions: int, bar: tqdm | None
-) -> SequenceResult:
-    first = track_sequence(factory(), seq, bar)
+) -> Job[SequenceResult]:
+    first = yield from ope_job(factory(), seq, bar)
     repeats: list[np.ndarray] = []
     for r in range(1, repetitions):
-        again = track_sequence(factory(), seq, bar)
+        again = yield from ope_job(factory(), seq, bar)
         if r == 1 and np.array_equal(again.boxes, first.boxes, equal_nan=True):
             if bar is not None:  # deterministic: the remaining runs would be identical too
                 bar.update(len(seq) * (repetitions - 2))
@@ -109,6 +115,7 @@ def run_ope(
     name: str = "tracker",
     repetitions: int = 1,
     layout: str = "otb",
+    batch_sequences: int = 1,
 ) -> dict[str, SequenceResult]:
     """Run OPE on this rank's shard with a fresh tracker per run -> {sequence name: result}.
 
@@ -117,7 +124,9 @@ def run_ope(
     so only ``_001`` is written, as the GOT-10k toolkit does for deterministic trackers. When
     ``out_dir`` is given, each rank writes its own sequences in ``layout``: ``otb``
     (``<seq>.txt`` + ``times/<seq>_time.txt``; one run only) or ``got10k``
-    (``<seq>/<seq>_00k.txt`` per run + ``<seq>/<seq>_time.txt``).
+    (``<seq>/<seq>_00k.txt`` per run + ``<seq>/<seq>_time.txt``). ``batch_sequences`` > 1
+    tracks that many sequences in lockstep, one batched network call per frame
+    (`siamlightning.evaluation.lockstep`); the results are in the shard's order either way.
     """
     if repetitions < 1:
         raise ValueError(f"repetitions must be >= 1, got {repetitions}")
@@ -128,17 +137,19 @@ def run_ope(
     shard = index.shard(rank, world_size)
     results: dict[str, SequenceResult] = {}
     desc = f"OPE {name}" + (f" [rank {rank}/{world_size}]" if world_size > 1 else "")
+    if batch_sequences > 1:
+        desc += f" [{batch_sequences} at a time]"
     total = shard.num_frames * repetitions
     with tqdm(total=total, desc=desc, unit="frame", disable=not progress) as bar:
-        for seq in shard:
-            bar.set_postfix_str(seq.name, refresh=False)
-            res = _track_runs(tracker_factory, seq, repetitions, bar)
+        jobs = ((seq.name, _runs_job(tracker_factory, seq, repetitions, bar)) for seq in shard)
+        for seq_name, res in run_lockstep(jobs, batch_sequences):
+            bar.set_postfix_str(seq_name, refresh=False)
             if out_dir is not None:
                 for r, boxes in enumerate(res.runs):
                     times = res.times if r == 0 else None
-                    write_result(out_dir, seq.name, boxes, layout=layout, run=r + 1, times=times)
-            results[seq.name] = res
-    return results
+                    write_result(out_dir, seq_name, boxes, layout=layout, run=r + 1, times=times)
+            results[seq_name] = res
+    return {seq.name: results[seq.name] for seq in shard}
 
 
 def _fps(results: list[SequenceResult]) -> float:

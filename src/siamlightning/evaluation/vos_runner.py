@@ -20,7 +20,6 @@ Label PNGs go to ``<out>/<video>/<frame id>.png`` (``layout="davis"``) or
 from __future__ import annotations
 
 import math
-import time
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from tqdm.auto import tqdm
 
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.errors import DataError
+from siamlightning.evaluation.lockstep import Job, run_job, run_lockstep
 from siamlightning.evaluation.vos_videos import (
     VOSObject,
     read_labels,
@@ -119,15 +119,16 @@ def _probability(res: TrackResult, shape: tuple[int, int], seq: Sequence, i: int
     return mask
 
 
-def track_video(
+def video_job(
     factory: Callable[[], Tracker],
     seq: Sequence,
     out_dir: str | Path | None,
     *,
     mask_threshold: float | None = None,
     bar: tqdm | None = None,
-) -> VOSRun:
-    """Track every object of a VOS video; write ``<out_dir>/<frame id>.png`` label images."""
+) -> Job[VOSRun]:
+    """Every object of a VOS video as a `Job` (`siamlightning.evaluation.lockstep`): one
+    request per tracked object and frame; writes ``<out_dir>/<frame id>.png`` label images."""
     ids = vos_video(seq).frame_ids
     first = read_labels(seq, 0)
     objects = video_objects(seq, first)
@@ -140,6 +141,7 @@ def track_video(
         shape = image.shape[:2]
         probs = np.full((len(objects), *shape), -1.0, np.float32)
         gt = first if i == 0 else None
+        tracked: list[int] = []
         for k, obj in enumerate(objects):
             if i == obj.start:
                 gt = read_labels(seq, i) if gt is None else gt
@@ -165,9 +167,11 @@ def track_video(
                 trackers[k] = tracker
                 probs[k] = mask
             elif i > obj.start and trackers[k] is not None:
-                t0 = time.perf_counter()
-                res = trackers[k].track(image)
-                run.seconds += time.perf_counter() - t0
+                tracked.append(k)
+        if tracked:
+            replies = yield [(trackers[k], image) for k in tracked]
+            for k, (res, seconds) in zip(tracked, replies, strict=True):
+                run.seconds += seconds
                 run.tracked += 1
                 probs[k] = _probability(res, shape, seq, i)
         if out_dir is not None:
@@ -176,6 +180,18 @@ def track_video(
         if bar is not None:
             bar.update(1)
     return run
+
+
+def track_video(
+    factory: Callable[[], Tracker],
+    seq: Sequence,
+    out_dir: str | Path | None,
+    *,
+    mask_threshold: float | None = None,
+    bar: tqdm | None = None,
+) -> VOSRun:
+    """Track every object of a VOS video; write ``<out_dir>/<frame id>.png`` label images."""
+    return run_job(video_job(factory, seq, out_dir, mask_threshold=mask_threshold, bar=bar))
 
 
 def run_vos(
@@ -189,9 +205,11 @@ def run_vos(
     name: str = "tracker",
     layout: str = "davis",
     mask_threshold: float | None = None,
+    batch_sequences: int = 1,
 ) -> dict[str, VOSRun]:
     """Track this rank's shard of a `vos_index` and write its label PNGs in ``layout``
-    -> {video: `VOSRun`}."""
+    -> {video: `VOSRun`}. ``batch_sequences`` > 1 tracks that many videos in lockstep (their
+    objects' crops in one batched network call per frame)."""
     if layout not in LAYOUTS:
         raise ValueError(f"VOS result layout must be one of {LAYOUTS}, got {layout!r}")
     root = Path(out_dir) / ("Annotations" if layout == "youtube_vos" else "")
@@ -199,12 +217,17 @@ def run_vos(
     desc = f"VOS {name}" + (f" [rank {rank}/{world_size}]" if world_size > 1 else "")
     runs: dict[str, VOSRun] = {}
     with tqdm(total=shard.num_frames, desc=desc, unit="frame", disable=not progress) as bar:
-        for seq in shard:
-            bar.set_postfix_str(seq.name, refresh=False)
-            runs[seq.name] = track_video(
-                factory, seq, root / seq.name, mask_threshold=mask_threshold, bar=bar
+        jobs = (
+            (
+                seq.name,
+                video_job(factory, seq, root / seq.name, mask_threshold=mask_threshold, bar=bar),
             )
-    return runs
+            for seq in shard
+        )
+        for seq_name, run in run_lockstep(jobs, batch_sequences):
+            bar.set_postfix_str(seq_name, refresh=False)
+            runs[seq_name] = run
+    return {seq.name: runs[seq.name] for seq in shard}
 
 
 def vos_fps(runs: dict[str, VOSRun]) -> float:

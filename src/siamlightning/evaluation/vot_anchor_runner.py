@@ -24,6 +24,7 @@ from tqdm import tqdm
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources.vot import vot_init_box
 from siamlightning.errors import DataError
+from siamlightning.evaluation.lockstep import Job, run_job, run_lockstep
 from siamlightning.evaluation.vot_anchor_scoring import (
     anchor_frames,
     groundtruth_regions,
@@ -32,7 +33,7 @@ from siamlightning.evaluation.vot_anchor_scoring import (
 from siamlightning.metrics.regions import INIT, UNKNOWN, Mask, Region, Special, write_regions
 from siamlightning.tracking.base import Tracker, TrackResult
 
-__all__ = ["AnchorRun", "run_anchor", "run_vot_multistart"]
+__all__ = ["AnchorRun", "anchor_job", "run_anchor", "run_vot_multistart"]
 
 Output = Literal["auto", "mask", "polygon", "box"]
 
@@ -76,6 +77,34 @@ def _output(res: TrackResult, tracker: Tracker, output: Output) -> Region:
     return np.asarray(res.box, dtype=np.float64)
 
 
+def anchor_job(
+    tracker: Tracker,
+    seq: Sequence,
+    anchor: int,
+    reverse: bool,
+    init_box: np.ndarray,
+    *,
+    output: Output = "auto",
+    bar: tqdm | None = None,
+) -> Job[AnchorRun]:
+    """One anchor's run as a `Job` (`siamlightning.evaluation.lockstep`)."""
+    frames = anchor_frames(anchor, reverse, len(seq))
+    regions: list[Region] = [Special(INIT)] + [Special(UNKNOWN)] * (frames.size - 1)
+    times = np.zeros(frames.size)
+    for k, f in enumerate(frames):
+        image = seq.read_frame(int(f))
+        if k == 0:
+            t0 = time.perf_counter()
+            tracker.init(image, init_box)
+            times[k] = time.perf_counter() - t0
+        else:
+            ((res, times[k]),) = yield [(tracker, image)]
+            regions[k] = _output(res, tracker, output)
+        if bar is not None:
+            bar.update(1)
+    return AnchorRun(anchor=anchor, reverse=reverse, regions=regions, times=times)
+
+
 def run_anchor(
     tracker: Tracker,
     seq: Sequence,
@@ -87,20 +116,22 @@ def run_anchor(
     bar: tqdm | None = None,
 ) -> AnchorRun:
     """Initialise ``tracker`` on frame ``anchor`` and run to the end (or back to frame 0)."""
-    frames = anchor_frames(anchor, reverse, len(seq))
-    regions: list[Region] = [Special(INIT)] + [Special(UNKNOWN)] * (frames.size - 1)
-    times = np.zeros(frames.size)
-    for k, f in enumerate(frames):
-        image = seq.read_frame(int(f))
-        t0 = time.perf_counter()
-        if k == 0:
-            tracker.init(image, init_box)
-        else:
-            regions[k] = _output(tracker.track(image), tracker, output)
-        times[k] = time.perf_counter() - t0
-        if bar is not None:
-            bar.update(1)
-    return AnchorRun(anchor=anchor, reverse=reverse, regions=regions, times=times)
+    return run_job(anchor_job(tracker, seq, anchor, reverse, init_box, output=output, bar=bar))
+
+
+def _sequence_job(
+    factory: Callable[[], Tracker],
+    seq: Sequence,
+    anchors: list[tuple[int, bool]],
+    output: Output,
+    bar: tqdm | None,
+) -> Job[list[AnchorRun]]:
+    gt = groundtruth_regions(seq)
+    runs = []
+    for a, r in anchors:
+        box = _init_box(seq, a, gt[a])
+        runs.append((yield from anchor_job(factory(), seq, a, r, box, output=output, bar=bar)))
+    return runs
 
 
 def run_vot_multistart(
@@ -113,27 +144,27 @@ def run_vot_multistart(
     world_size: int = 1,
     progress: bool = True,
     name: str = "tracker",
+    batch_sequences: int = 1,
 ) -> dict[str, list[AnchorRun]]:
-    """Run every anchor of this rank's shard of ``index``; write the trajectories if asked."""
+    """Run every anchor of this rank's shard of ``index``; write the trajectories if asked.
+    ``batch_sequences`` > 1 tracks that many sequences in lockstep (one batched network call
+    per frame)."""
     shard = index.shard(rank, world_size)
     plan = [(seq, sequence_anchors(seq)) for seq in shard]
     total = sum(anchor_frames(a, r, len(s)).size for s, anchors in plan for a, r in anchors)
     out: dict[str, list[AnchorRun]] = {}
     with tqdm(total=total, desc=f"VOT anchors {name}", unit="frame", disable=not progress) as bar:
-        for seq, anchors in plan:
-            gt = groundtruth_regions(seq)
-            runs = [
-                run_anchor(
-                    tracker_factory(), seq, a, r, _init_box(seq, a, gt[a]), output=output, bar=bar
-                )
-                for a, r in anchors
-            ]
-            out[seq.name] = runs
+        jobs = (
+            (seq.name, _sequence_job(tracker_factory, seq, anchors, output, bar))
+            for seq, anchors in plan
+        )
+        for seq_name, runs in run_lockstep(jobs, batch_sequences):
+            out[seq_name] = runs
             if out_dir is None:
                 continue
-            base = Path(out_dir) / "baseline" / seq.name
+            base = Path(out_dir) / "baseline" / seq_name
             for run in runs:
-                stem = f"{seq.name}_{run.anchor:08d}"
+                stem = f"{seq_name}_{run.anchor:08d}"
                 write_regions(base / f"{stem}.txt", run.regions)
                 np.savetxt(base / f"{stem}_time.value", run.times, fmt="%.6f")
-    return out
+    return {seq.name: out[seq.name] for seq, _ in plan}

@@ -9,7 +9,6 @@ between stay 0. Deterministic trackers stop after 3 identical runs, others run `
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from tqdm import tqdm
 
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources.vot import vot_init_box
+from siamlightning.evaluation.lockstep import Job, run_job, run_lockstep
 from siamlightning.metrics.raster import raster_overlap
 from siamlightning.metrics.regions import FAILURE, INIT, UNKNOWN, Region, Special, write_regions
 from siamlightning.tracking.base import Tracker
@@ -52,15 +52,15 @@ def _same(a: VOTRun, b: VOTRun) -> bool:
     return True
 
 
-def run_sequence(
+def vot_job(
     tracker: Tracker,
     seq: Sequence,
     *,
     skip_initialize: int = 5,
     failure_overlap: float = 0.0,
     bar: tqdm | None = None,
-) -> VOTRun:
-    """One reset-based run of ``tracker`` over ``seq`` (needs ``meta`` width/height or frames)."""
+) -> Job[VOTRun]:
+    """One reset-based run over ``seq`` as a `Job` (`siamlightning.evaluation.lockstep`)."""
     n = len(seq)
     regions: list[Region] = [Special(UNKNOWN)] * n
     times = np.full(n, np.nan)
@@ -73,9 +73,7 @@ def run_sequence(
             tracker.init(image, _init_box(seq, f))
             regions[f] = Special(INIT)
         else:
-            t0 = time.perf_counter()
-            res = tracker.track(image)
-            times[f] = time.perf_counter() - t0
+            ((res, times[f]),) = yield [(tracker, image)]
             region = res.polygon if res.polygon is not None else np.asarray(res.box, float)
             if raster_overlap(region, _gt(seq, f), bounds) <= failure_overlap:
                 regions[f] = Special(FAILURE)
@@ -90,6 +88,41 @@ def run_sequence(
     return VOTRun(regions=regions, times=times)
 
 
+def run_sequence(
+    tracker: Tracker,
+    seq: Sequence,
+    *,
+    skip_initialize: int = 5,
+    failure_overlap: float = 0.0,
+    bar: tqdm | None = None,
+) -> VOTRun:
+    """One reset-based run of ``tracker`` over ``seq`` (needs ``meta`` width/height or frames)."""
+    return run_job(
+        vot_job(
+            tracker, seq, skip_initialize=skip_initialize, failure_overlap=failure_overlap, bar=bar
+        )
+    )
+
+
+def _sequence_job(
+    factory: Callable[[], Tracker],
+    seq: Sequence,
+    repetitions: int,
+    deterministic_runs: int,
+    skip_initialize: int,
+    bar: tqdm | None,
+) -> Job[list[VOTRun]]:
+    """All runs of one sequence; a deterministic tracker stops after ``deterministic_runs``."""
+    runs: list[VOTRun] = []
+    for r in range(repetitions):
+        runs.append((yield from vot_job(factory(), seq, skip_initialize=skip_initialize, bar=bar)))
+        if r + 1 == deterministic_runs and all(_same(runs[0], x) for x in runs[1:]):
+            if bar is not None:  # the remaining runs would be identical
+                bar.update(len(seq) * (repetitions - deterministic_runs))
+            break
+    return runs
+
+
 def run_vot(
     tracker_factory: Callable[[], Tracker],
     index: SequenceIndex,
@@ -102,28 +135,30 @@ def run_vot(
     world_size: int = 1,
     progress: bool = True,
     name: str = "tracker",
+    batch_sequences: int = 1,
 ) -> dict[str, list[VOTRun]]:
-    """Run the reset protocol on this rank's shard of ``index``; write trajectories if asked."""
+    """Run the reset protocol on this rank's shard of ``index``; write trajectories if asked.
+    ``batch_sequences`` > 1 tracks that many sequences in lockstep (one batched network call
+    per frame)."""
     shard = index.shard(rank, world_size)
     out: dict[str, list[VOTRun]] = {}
     with tqdm(
         total=shard.num_frames * repetitions, desc=f"VOT {name}", unit="frame", disable=not progress
     ) as bar:
-        for seq in shard:
-            runs: list[VOTRun] = []
-            for r in range(repetitions):
-                runs.append(
-                    run_sequence(tracker_factory(), seq, skip_initialize=skip_initialize, bar=bar)
-                )
-                if r + 1 == deterministic_runs and all(
-                    _same(runs[0], x) for x in runs[1:]
-                ):  # a deterministic tracker: the remaining runs would be identical
-                    bar.update(len(seq) * (repetitions - deterministic_runs))
-                    break
-            out[seq.name] = runs
+        jobs = (
+            (
+                seq.name,
+                _sequence_job(
+                    tracker_factory, seq, repetitions, deterministic_runs, skip_initialize, bar
+                ),
+            )
+            for seq in shard
+        )
+        for seq_name, runs in run_lockstep(jobs, batch_sequences):
+            out[seq_name] = runs
             if out_dir is not None:
                 for k, run in enumerate(runs, start=1):
-                    base = Path(out_dir) / "baseline" / seq.name
-                    write_regions(base / f"{seq.name}_{k:03d}.txt", run.regions)
-                    np.savetxt(base / f"{seq.name}_{k:03d}_time.value", run.times, fmt="%.6f")
-    return out
+                    base = Path(out_dir) / "baseline" / seq_name
+                    write_regions(base / f"{seq_name}_{k:03d}.txt", run.regions)
+                    np.savetxt(base / f"{seq_name}_{k:03d}_time.value", run.times, fmt="%.6f")
+    return {seq.name: out[seq.name] for seq in shard}

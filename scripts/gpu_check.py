@@ -21,6 +21,11 @@ One JSON line per measurement on stdout, then a markdown table (also ``results.j
   track  ``scripts/bench/bench_track_rpn.py``'s pass (imported) for ``--track-model`` (r50) with
          seeded random weights at batch 1 on its synthetic 640x360 sequence: fps (frame decoding
          excluded, the first frame's init untimed) at tracker precision fp32, bf16, fp16.
+  eval   ``scripts/bench/bench_batched_eval.py``'s ``measure`` (imported): aggregate frames/s of
+         OPE evaluation with ``evaluate.batch_sequences`` K = 1, 16, 64 (``--eval-k``) for
+         siamfc, siamrpn_alex_dwxcorr and siamrpn_r50_l234_dwxcorr (seeded random weights, fp32)
+         on 64 synthetic 320x240 sequences of 50 frames kept in memory; the largest K's fps is
+         the rate, every K's fps and the batched-vs-sequential box difference in the notes.
 
 A check that raises is a FAILED row with its error, and the script exits 1 after the table.
 ``--device cpu`` runs the same code with batch 2, 2 steps, precision 32-true / fp32 only and the
@@ -91,6 +96,9 @@ class Settings:
     track_model: str
     track_frames: int
     track_runs: int
+    eval_ks: tuple[int, ...]  # batch_sequences values of the eval checks
+    eval_sequences: int
+    eval_length: int
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--ddp-steps", type=int)
     ap.add_argument("--track-model", default="siamrpn_r50_l234_dwxcorr")
     ap.add_argument("--track-frames", type=int)
+    ap.add_argument("--eval-k", nargs="+", type=int, help="batch_sequences of the eval checks")
     return ap.parse_args(argv)
 
 
@@ -127,11 +136,17 @@ def make_settings(args: argparse.Namespace) -> Settings:
     if gpu:
         base = dict(batch=None, warmup=3, steps=10, ddp_steps=60, ddp_warmup=10)
         base.update(track_frames=100, track_runs=3, threads=min(8, os.cpu_count() or 1))
+        base.update(eval_ks=(1, 16, 64), eval_sequences=64, eval_length=50)
         if args.quick:
             base.update(warmup=2, steps=5, ddp_steps=30, track_frames=50, track_runs=1)
+            base.update(eval_length=20)
     else:
         base = dict(batch=2, warmup=1, steps=2, ddp_steps=4, ddp_warmup=1)
         base.update(track_frames=6 if args.quick else 12, track_runs=1, threads=2)
+        base.update(eval_ks=(1, 2), eval_sequences=2, eval_length=3)
+    if args.eval_k:
+        base["eval_ks"] = tuple(args.eval_k)
+        base["eval_sequences"] = max(base["eval_sequences"], max(args.eval_k))
     given = {k: getattr(args, k) for k in ("batch", "warmup", "steps", "threads", "ddp_steps")}
     base.update({k: v for k, v in given.items() if v is not None})
     if args.track_frames is not None:
@@ -201,6 +216,27 @@ def track_check(model: str, precision: str, s: Settings) -> dict[str, Any]:
     out = bench_track_rpn.bench(model, precision, frames, boxes, args)
     out.pop("_boxes")
     return {"precision": precision, "frames": s.track_frames - 1, "runs": s.track_runs, **out}
+
+
+EVAL_MODELS = ("siamfc", "siamrpn_alex_dwxcorr", "siamrpn_r50_l234_dwxcorr")
+
+
+def eval_check(model: str, s: Settings) -> dict[str, Any]:
+    """bench_batched_eval's OPE passes at every K of ``s.eval_ks`` -> fps per K, box diffs."""
+    import bench_batched_eval
+
+    rows = bench_batched_eval.measure(
+        model, s.eval_ks, sequences=s.eval_sequences, length=s.eval_length, device=s.device
+    )
+    best = rows[-1]
+    return {
+        "fps": round(best["fps"], 1),
+        "k": best["k"],
+        "fps_by_k": {str(r["k"]): round(r["fps"], 1) for r in rows},
+        "max_box_diff_px": max(r["max_box_diff_px"] for r in rows),
+        "frames": best["frames"],
+        "sequences": s.eval_sequences,
+    }
 
 
 def ddp_command(s: Settings, run_dir: str) -> list[str]:
@@ -291,6 +327,10 @@ def plan(s: Settings) -> list[Check]:
         )
         for p in s.track_precisions
     ]
+    checks += [
+        Check(f"eval {model} batched", "eval", functools.partial(eval_check, model, s))
+        for model in EVAL_MODELS
+    ]
     checks.append(Check("ddp quickstart 1 device", "ddp", functools.partial(ddp_check, s)))
     return checks
 
@@ -352,6 +392,10 @@ def table_row(r: dict[str, Any]) -> list[Any]:
     if r["kind"] == "track":
         notes = f"fwd {r['fwd_ms']} ms, crop {r['crop_ms']} ms, {r['frames']} frames"
         return [r["check"], "ok", r["fps"], "fps", round(1000 / r["fps"], 2), None, None, notes]
+    if r["kind"] == "eval":
+        by_k = ", ".join(f"K={k}: {v}" for k, v in r["fps_by_k"].items())
+        notes = f"{by_k} fps; {r['frames']} frames; max box diff {r['max_box_diff_px']:.2g} px"
+        return [r["check"], "ok", r["fps"], "fps", None, None, None, notes]
     notes = f"backend {r['backend']}, {r['precision']}, {r['steps']} steps, wall {r['wall_s']} s"
     return [r["check"], "ok", r["steps_per_s"], "steps/s", None, None, None, notes]
 

@@ -25,7 +25,7 @@ def gpu_check():
 def test_cpu_path_records_table_and_failures(gpu_check, monkeypatch, tmp_path, capsys):
     # a model config that does not exist: its check must fail alone, as a FAILED row
     monkeypatch.setitem(gpu_check.TRAIN_MODELS, "siamfc_missing", ("quickstart", ("all",)))
-    argv = ["--device", "cpu", "--only", "train siamfc*", "track*", "--steps", "1"]
+    argv = ["--device", "cpu", "--only", "train siamfc*", "track*", "eval *alex*", "--steps", "1"]
     argv += ["--warmup", "0", "--track-model", "siamrpn_alex_dwxcorr", "--track-frames", "3"]
     assert gpu_check.main([*argv, "--out", str(tmp_path)]) == 1
     out = capsys.readouterr().out
@@ -34,19 +34,23 @@ def test_cpu_path_records_table_and_failures(gpu_check, monkeypatch, tmp_path, c
         "train siamfc all 32-true",
         "train siamfc_missing all 32-true",
         "track siamrpn_alex_dwxcorr fp32",
+        "eval siamrpn_alex_dwxcorr batched",
     ]
-    train, missing, track = records
+    train, missing, track, batched = records
     assert train["status"] == "ok" and (train["batch"], train["steps"]) == (2, 1)
     assert train["precision"] == "32-true" and train["search_size"] == 239
     assert train["steps_per_s"] > 0 and train["peak_mem_mib"] > 100
     assert train["pairs_per_s"] == pytest.approx(2 * train["steps_per_s"], rel=0.02)
     assert missing["status"] == "FAILED" and "siamfc_missing" in missing["error"]
     assert track["status"] == "ok" and track["fps"] > 0 and track["frames"] == 2
+    assert batched["status"] == "ok" and set(batched["fps_by_k"]) == {"1", "2"}
+    assert batched["frames"] == 4 and batched["max_box_diff_px"] <= 1e-3
     table = out[out.index("| check |") :].splitlines()
     assert len(table) == 2 + len(records)
     assert table[2].startswith("| train siamfc all 32-true | ok | ")
     assert table[3].startswith("| train siamfc_missing all 32-true | FAILED |")
     assert table[4].startswith("| track siamrpn_alex_dwxcorr fp32 | ok | ")
+    assert table[5].startswith("| eval siamrpn_alex_dwxcorr batched | ok | ")
     saved = (tmp_path / "results.jsonl").read_text().splitlines()
     assert [json.loads(ln) for ln in saved] == records
     assert (tmp_path / "table.md").read_text().rstrip().endswith(table[-1])
@@ -55,7 +59,9 @@ def test_cpu_path_records_table_and_failures(gpu_check, monkeypatch, tmp_path, c
 def test_cuda_plan_lists_every_measurement(gpu_check, capsys):
     assert gpu_check.main(["--list"]) == 0  # listing needs no GPU
     names = capsys.readouterr().out.split("\n")[:-1]
-    assert len(names) == 2 * 2 * 3 + 3 + 3 + 1  # rpn x regimes x precisions, siamfc, track, ddp
+    # rpn x regimes x precisions, siamfc, track, batched eval, ddp
+    assert len(names) == 2 * 2 * 3 + 3 + 3 + 3 + 1
+    assert "eval siamrpn_r50_l234_dwxcorr batched" in names
     assert "train siamrpn_r50_l234_dwxcorr backbone 16-mixed" in names
     assert "train siamfc all bf16-mixed" in names
     assert "track siamrpn_r50_l234_dwxcorr fp16" in names

@@ -14,7 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from siamlightning.models.heads.xcorr import xcorr_depthwise
+from siamlightning.models.heads.xcorr import (
+    exporting,
+    xcorr_depthwise,
+    xcorr_up_channel_shifts,
+)
 
 RPNKernels = tuple[torch.Tensor, torch.Tensor]
 
@@ -24,7 +28,7 @@ def _xcorr_up_channel(kernel: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
     Output channel k uses kernel channels [k*C, (k+1)*C), as pysot's ``xcorr_fast``. Runs in fp32
     with autocast off, like :func:`siamlightning.models.heads.xcorr.xcorr` (which has one output
-    channel only, hence this helper).
+    channel only, hence this helper). While exporting: `xcorr_up_channel_shifts`.
     """
     with torch.autocast(device_type=x.device.type, enabled=False):
         k, s = kernel.float(), x.float()
@@ -32,6 +36,8 @@ def _xcorr_up_channel(kernel: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         kb, kc = k.shape[:2]
         if kc % c:
             raise ValueError(f"kernel channels {kc} are not a multiple of search channels {c}")
+        if exporting():  # dynamic batch: no grouped conv (models/heads/xcorr.py)
+            return xcorr_up_channel_shifts(k, s)
         weight = k.reshape(kb * (kc // c), c, *k.shape[-2:])
         if kb == 1:
             return F.conv2d(s, weight)

@@ -151,11 +151,26 @@ def test_two_process_evaluation_equals_single_process(tmp_path):
     ]
     out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
+    # each rank tracks its shard's sequences 2 at a time (evaluate.batch_sequences composes)
+    cmd[-1] = f"hydra.run.dir={tmp_path}/batched"
+    cmd.append("evaluate.batch_sequences=2")
+    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
     one = json.loads((tmp_path / "one" / "metrics.json").read_text())["synthetic"]["m"]
     two = json.loads((tmp_path / "two" / "metrics.json").read_text())["synthetic"]["m"]
     for key in ("success_auc", "precision_20", "success_curve", "num_sequences"):
         assert one["overall"][key] == two["overall"][key], key
     assert one["sequences"].keys() == two["sequences"].keys()
+    batched = json.loads((tmp_path / "batched" / "metrics.json").read_text())["synthetic"]["m"]
+    assert batched["overall"]["success_auc"] == pytest.approx(one["overall"]["success_auc"], 1e-3)
+    for name in one["sequences"]:
+        a = np.loadtxt(
+            tmp_path / "one" / "results" / "synthetic" / "m" / f"{name}.txt", delimiter=","
+        )
+        b = np.loadtxt(
+            tmp_path / "batched" / "results" / "synthetic" / "m" / f"{name}.txt", delimiter=","
+        )
+        np.testing.assert_allclose(a, b, atol=1e-3)
 
 
 def test_got10k_checkpoint_run_repeats_and_logs_to_csv(tmp_path, synth):
@@ -168,6 +183,7 @@ def test_got10k_checkpoint_run_repeats_and_logs_to_csv(tmp_path, synth):
         f"benchmark.root={got}",
         "logger=csv",
         "progress=false",
+        "evaluate.batch_sequences=2",  # the two sequences in lockstep, their 3 runs each
         f"hydra.run.dir={tmp_path}/r",
         cwd=tmp_path,
     )

@@ -1,7 +1,7 @@
 """The package's layers, read from its source (ast): no import goes up a layer, none goes round.
 
 Layers, bottom to top: the ground floor (errors, precision, configs, ranks) -> metrics -> data,
-models -> lit, tracking -> evaluation -> callbacks, loggers -> cli -> sweeps. Every import
+models -> lit, tracking -> export, evaluation -> callbacks, loggers -> cli -> sweeps. Every import
 counts, also one inside a function or under TYPE_CHECKING: a lazy import is still a dependency.
 Inside ``data/``:
 the data model (core) -> index, sources -> the catalogue (``data/__init__``: open_dataset) ->
@@ -33,7 +33,19 @@ ALLOWED: dict[str, set[str]] = {
     "callbacks": {"metrics", "data", "models", "lit", "tracking", "evaluation"},
     # Lightning loggers (W&B, the resuming CSV logger): what the CLIs log to
     "loggers": set(),
-    "cli": {"metrics", "data", "models", "lit", "tracking", "evaluation", "callbacks", "loggers"},
+    # graphs of a tracker's net (ONNX, TorchScript, torch.export); tracking runs them
+    "export": {"metrics", "data", "models", "tracking"},
+    "cli": {
+        "metrics",
+        "data",
+        "models",
+        "lit",
+        "tracking",
+        "evaluation",
+        "callbacks",
+        "loggers",
+        "export",
+    },
     # tracker searches: Optuna studies whose trials are siamlightning-eval jobs
     "sweeps": {"metrics", "data", "models", "tracking", "evaluation", "loggers", "cli"},
     # the package facade: `siamlightning.load_tracker`

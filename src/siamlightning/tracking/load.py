@@ -162,6 +162,18 @@ def load_net(source: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     return net.eval(), export
 
 
+def load_exported_tracker(
+    directory: Path, *, threads: int | None = None, **overrides: Any
+) -> Tracker:
+    """An export directory -> its tracker config's tracker around an `ExportedNet` running the
+    graphs (onnxruntime: ``threads`` intra-op threads, default all cores)."""
+    from siamlightning.tracking.exported import ExportedNet, read_spec
+
+    spec = read_spec(directory)
+    net = ExportedNet(directory=directory, spec=spec, threads=threads)
+    return build_tracker(net, spec["tracker"], **overrides)
+
+
 def load_tracker(
     source: str | Path,
     *,
@@ -173,8 +185,10 @@ def load_tracker(
     """A ready `Tracker` from a siamlightning checkpoint, or from pysot weights.
 
     Args:
-        source: a Lightning checkpoint written by a siamlightning module (``last.ckpt``), or,
-            with ``weights``, a pysot or foolwood/SiamMask config name (`pysot_config_names`).
+        source: a Lightning checkpoint written by a siamlightning module (``last.ckpt``), a
+            directory written by ``siamlightning-export`` (its ``tracker.yaml`` and graphs; see
+            `load_exported_tracker`), or, with ``weights``, a pysot or foolwood/SiamMask config
+            name (`pysot_config_names`).
         weights: pysot ``model.pth`` or foolwood ``SiamMask_*.pth`` (path or state dict) for
             the config named by ``source``;
             ``None`` for a siamlightning checkpoint.
@@ -191,6 +205,8 @@ def load_tracker(
     if weights is not None:
         net, tracker_cfg = load_pysot_net(str(source), weights)
         return build_tracker(net, tracker_cfg, **overrides)
+    if Path(source).expanduser().is_dir():
+        return load_exported_tracker(Path(source).expanduser(), **overrides)
     if str(source) in _pysot_builders() and not Path(source).exists():
         raise ValueError(f"pysot config {str(source)!r} needs weights=<pysot model.pth>")
     net, export = load_net(source)

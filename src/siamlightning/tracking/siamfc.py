@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from siamlightning.data.core.crops import context_size, crop_square, image_mean
+from siamlightning.data.core.crops_torch import crop_square_torch
 from siamlightning.models.siamfc import SiamFCNet
 from siamlightning.tracking.base import (
     NetTracker,
@@ -45,8 +46,10 @@ class SiamFCTracker(NetTracker):
         precision: str = "fp32",
         device: str = "cpu",
         channels_last: bool = True,
+        crop_on_device: bool = False,
     ) -> None:
         self.device = torch.device(device)
+        self.crop_on_device = bool(crop_on_device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.net = net.to(self.device, memory_format=self.memory_format).eval()
         self.exemplar_size = exemplar_size
@@ -76,9 +79,14 @@ class SiamFCTracker(NetTracker):
         self.z_sz = context_size(b[2], b[3], self.context_amount)
         self.x_sz = self.z_sz * self.search_size / self.exemplar_size
         self.x_sz0 = self.x_sz
-        z = crop_square(image, tuple(self.center), self.z_sz, self.exemplar_size)
+        if self.crop_on_device:
+            frame = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
+            z_t = crop_square_torch([frame], [tuple(self.center)], [self.z_sz], self.exemplar_size)
+        else:
+            z = crop_square(image, tuple(self.center), self.z_sz, self.exemplar_size)
+            z_t = self._to_tensor([z])
         with precision_context(self.precision, self.device):
-            self._kernels = self.net.template(self._to_tensor([z]))
+            self._kernels = self.net.template(z_t.contiguous(memory_format=self.memory_format))
         if self._window is None:
             # response side after upsampling, from a dry run of the shapes
             r = (self.search_size - self.exemplar_size) // self.net.stride + 1
@@ -92,11 +100,20 @@ class SiamFCTracker(NetTracker):
         if self._kernels is None:
             raise RuntimeError("call init(image, box) before track(image)")
         pad = image_mean(image)
-        crops = [
-            crop_square(image, tuple(self.center), self.x_sz * f, self.search_size, pad)
-            for f in self.scale_factors
-        ]
-        return SearchStep(self._to_tensor(crops), self._kernels, {"image_size": image.shape[:2]})
+        sides = [self.x_sz * f for f in self.scale_factors]
+        if self.crop_on_device:  # the frame goes to the net's device, the scales are cut there
+            frame = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
+            n = len(sides)
+            x = crop_square_torch(
+                [frame] * n, [tuple(self.center)] * n, sides, self.search_size, [pad] * n
+            )
+            x = x.contiguous(memory_format=self.memory_format)
+        else:
+            crops = [
+                crop_square(image, tuple(self.center), s, self.search_size, pad) for s in sides
+            ]
+            x = self._to_tensor(crops)
+        return SearchStep(x, self._kernels, {"image_size": image.shape[:2]})
 
     def finish(self, step: SearchStep, outputs: torch.Tensor) -> TrackResult:
         """Response logits (scales, 1, R, R) -> best scale and peak; new state; box and score."""

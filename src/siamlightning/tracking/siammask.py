@@ -124,6 +124,7 @@ class SiamMaskTracker(SiamRPNTracker):
         channels_last: bool = True,
         device: str = "cpu",
         crop_convention: str = "exact",
+        crop_on_device: bool = False,
     ) -> None:
         if not hasattr(net, "mask"):
             raise ValueError(f"SiamMaskTracker needs a SiamMaskNet, got {type(net).__name__}")
@@ -140,6 +141,7 @@ class SiamMaskTracker(SiamRPNTracker):
             channels_last=channels_last,
             device=device,
             crop_convention=crop_convention,
+            crop_on_device=crop_on_device,
         )
         self.mask_threshold = float(mask_threshold)
         self.min_polygon_area = float(min_polygon_area)

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from siamlightning.data.core.crops import context_size, crop_square, image_mean, pysot_subwindow
+from siamlightning.data.core.crops_torch import crop_square_torch, pysot_subwindow_torch
 from siamlightning.models.anchors import score_map_size, tracking_anchors
 from siamlightning.tracking.base import (
     NetTracker,
@@ -105,6 +106,7 @@ class SiamRPNTracker(NetTracker):
         channels_last: bool = True,
         device: str = "cpu",
         crop_convention: str = "exact",
+        crop_on_device: bool = False,
     ) -> None:
         fmt = getattr(net, "input_format", "bgr255")
         if fmt not in INPUT_FORMATS:
@@ -114,6 +116,7 @@ class SiamRPNTracker(NetTracker):
                 f"crop_convention must be one of {CROP_CONVENTIONS}, got {crop_convention!r}"
             )
         self.crop_convention = crop_convention
+        self.crop_on_device = bool(crop_on_device)
         self._pysot = crop_convention in ("pysot", "siammask")  # integer get_subwindow crops
         self._siammask = crop_convention == "siammask"
         self.device = torch.device(device)
@@ -146,6 +149,8 @@ class SiamRPNTracker(NetTracker):
         if self._siammask:  # foolwood: corner round(c - (s + 1) / 2), half to even
             half = (int(size) + 1) / 2
             center = (round(center[0] - half) + half, round(center[1] - half) + half)
+        if self.crop_on_device:
+            return self._crop_on_device(image, center, size, out_size)
         if self._pysot:
             crop = pysot_subwindow(image, center, int(size), out_size, self.pad)
         else:
@@ -153,6 +158,17 @@ class SiamRPNTracker(NetTracker):
         if self.flip_channels:
             crop = np.ascontiguousarray(crop[..., ::-1])
         t = torch.from_numpy(crop).permute(2, 0, 1).unsqueeze(0).to(self.device).float()
+        return t.contiguous(memory_format=self.memory_format)
+
+    def _crop_on_device(
+        self, image: np.ndarray, center: tuple[float, float], size: float, out_size: int
+    ) -> torch.Tensor:
+        """`_crop` with `crops_torch` on the net's device: the frame goes there, not the crop."""
+        frame = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
+        args = ([frame], [center], [size], out_size, [self.pad])
+        t = pysot_subwindow_torch(*args) if self._pysot else crop_square_torch(*args)
+        if self.flip_channels:
+            t = t.flip(1)
         return t.contiguous(memory_format=self.memory_format)
 
     def _cls_loc(self, outputs: Any, step: SearchStep) -> tuple[torch.Tensor, torch.Tensor]:

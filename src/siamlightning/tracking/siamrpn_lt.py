@@ -43,6 +43,7 @@ class SiamRPNLTTracker(SiamRPNTracker):
         channels_last: bool = True,
         device: str = "cpu",
         crop_convention: str = "exact",
+        crop_on_device: bool = False,
     ) -> None:
         super().__init__(
             net=net,
@@ -57,6 +58,7 @@ class SiamRPNLTTracker(SiamRPNTracker):
             channels_last=channels_last,
             device=device,
             crop_convention=crop_convention,
+            crop_on_device=crop_on_device,
         )
         if not confidence_low <= confidence_high:
             raise ValueError(f"confidence_low {confidence_low} > confidence_high {confidence_high}")

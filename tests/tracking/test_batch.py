@@ -156,3 +156,15 @@ def test_track_batch_checks_lengths_and_images():
         track_batch([t, t], [np.zeros((10, 10, 3), np.uint8)])
     with pytest.raises(Exception, match="RGB uint8"):
         track_batch([t], [np.zeros((10, 10), np.uint8)])
+
+
+def test_batched_bf16_within_the_reported_bf16_drift():
+    """bf16 (emulated here): batched boxes stay within test_siamfc_tracker's bf16 bound of fp32
+    (mean 3 px), as sequential bf16 does."""
+    net = _siamfc()
+    seqs = _sequences(2, 4)
+    fp32, _ = _run(lambda: SiamFCTracker(net=net), seqs, batched=False)
+    bf16, _ = _run(lambda: SiamFCTracker(net=net, precision="bf16"), seqs, batched=True)
+    ref = np.array([[r.box for r in frame] for frame in fp32])
+    got = np.array([[r.box for r in frame] for frame in bf16])
+    assert np.isfinite(got).all() and np.abs(got - ref).mean() < 3.0

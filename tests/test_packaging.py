@@ -56,6 +56,9 @@ def test_wheel_ships_conf(tmp_path):
         check=True,
     )
     assert (site / "siamlightning" / "conf" / "train.yaml").is_file()
+    assert (site / "siamlightning" / "conf" / "export.yaml").is_file()
+    (entry_points,) = site.glob("siamlightning-*.dist-info/entry_points.txt")
+    assert "siamlightning-export = siamlightning.cli.export:main" in entry_points.read_text()
     out = subprocess.run(
         [sys.executable, "-c", PROBE, str(site)],
         capture_output=True,

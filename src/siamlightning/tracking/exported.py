@@ -200,8 +200,15 @@ class ExportedNet(nn.Module):
         cells = torch.tensor([[i, int(pos[0]), int(pos[1])] for i in range(b)])
         return self.mask_rows(outputs, cells)
 
-    def mask_rows(self, outputs: SiamMaskOutput, rows: torch.Tensor) -> torch.Tensor:
-        """Mask logits (N, 1, m, m) at cells (N, 3) of (b, y, x) or rows (N,) into B * S * S."""
+    def mask_rows(
+        self, outputs: SiamMaskOutput, rows: torch.Tensor, *, refine: bool | None = None
+    ) -> torch.Tensor:
+        """Mask logits (N, 1, m, m) at cells (N, 3) of (b, y, x) or rows (N,) into B * S * S
+        (``refine``: None or what the exported net has; the graph is the one exported)."""
+        if refine is not None and bool(refine) != self.has_refine:
+            raise ValueError(
+                f"mask_rows(refine={refine}): the exported net's refine is {self.has_refine}"
+            )
         corr = outputs.corr
         b, _, sh, sw = corr.shape
         cells = torch.as_tensor(rows).long().cpu()

@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from siamlightning.configs import compose
-from siamlightning.tracking.load import build_pysot_model, load_pysot_net
+from siamlightning.tracking.load import build_pysot_model, load_pysot_net, pysot_tracker_config
 
 pytest.importorskip("onnxruntime")
 
@@ -72,4 +72,19 @@ def test_lt_tracker_in_lost_mode_tracks_as_pytorch(tmp_path, real_data):
     res = export_parity(net, tracker, tmp_path / "lt", frames, box)
     assert sorted(res["tracker"].net.spec["files"]["track"]) == [255, 831]
     assert res["tracker"].lost
+    assert_same_tracks(res)
+
+
+@pytest.mark.slow
+def test_siammask_without_refine_head_exports_the_head_rows(tmp_path, real_data):
+    """SiamMask's base stage (refine_head null): the mask graph returns MaskCorr's 63 x 63 row."""
+    torch.manual_seed(0)
+    net = instantiate(compose("train", ["experiment=siammask_base"]).model.net).eval()
+    assert net.refine_head is None
+    tracker = pysot_tracker_config("siammask_r50_l3")
+    frames, box = crossing(real_data, 10)
+    res = export_parity(net, tracker, tmp_path / "base", frames, box)
+    assert res["tracker"].net.mask_size == 63 and not res["tracker"].net.has_refine
+    assert res["tracker"].net.spec["inputs"]["mask"] == ["corr", "cells"]
+    assert "mask" in res["check"].max_abs_diff
     assert_same_tracks(res)

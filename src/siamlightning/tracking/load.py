@@ -162,16 +162,23 @@ def load_net(source: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     return net.eval(), export
 
 
-def load_exported_tracker(
-    directory: Path, *, threads: int | None = None, **overrides: Any
-) -> Tracker:
-    """An export directory -> its tracker config's tracker around an `ExportedNet` running the
-    graphs (onnxruntime: ``threads`` intra-op threads, default all cores)."""
+def load_exported_net(
+    directory: str | Path, *, threads: int | None = None
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """An export directory (``siamlightning-export``) -> (`ExportedNet` running its graphs,
+    tracker config); ``threads``: onnxruntime intra-op threads (default all cores)."""
     from siamlightning.tracking.exported import ExportedNet, read_spec
 
     spec = read_spec(directory)
-    net = ExportedNet(directory=directory, spec=spec, threads=threads)
-    return build_tracker(net, spec["tracker"], **overrides)
+    return ExportedNet(directory=directory, spec=spec, threads=threads), dict(spec["tracker"])
+
+
+def load_exported_tracker(
+    directory: Path, *, threads: int | None = None, **overrides: Any
+) -> Tracker:
+    """An export directory -> its tracker config's tracker around an `ExportedNet`."""
+    net, tracker_cfg = load_exported_net(directory, threads=threads)
+    return build_tracker(net, tracker_cfg, **overrides)
 
 
 def load_tracker(

@@ -195,3 +195,31 @@ def test_got10k_checkpoint_run_repeats_and_logs_to_csv(tmp_path, synth):
     assert rep["overall"]["num_runs"] == N_SEQ
     header = (tmp_path / "r" / "csv" / "metrics.csv").read_text().splitlines()[0]
     assert "eval/got10k_val/m/ao" in header.split(",")
+
+
+@pytest.mark.slow
+def test_eval_cli_takes_an_export_directory(tmp_path):
+    pytest.importorskip("onnxruntime")
+    ckpt = make_checkpoint(tmp_path / "m.ckpt")
+    run_cli("export", f"ckpt={ckpt}", f"out={tmp_path}/m", cwd=tmp_path)
+    common = ["benchmark.options.num_sequences=3", "benchmark.options.length=8", "progress=false"]
+    run_cli("eval", f"ckpt={ckpt}", *common, f"hydra.run.dir={tmp_path}/torch", cwd=tmp_path)
+    run_cli(
+        "eval",
+        f"ckpt={tmp_path}/m",
+        "evaluate.batch_sequences=3",
+        *common,
+        f"hydra.run.dir={tmp_path}/onnx",
+        cwd=tmp_path,
+    )
+    a = json.loads((tmp_path / "torch" / "metrics.json").read_text())["synthetic"]["m"]
+    b = json.loads((tmp_path / "onnx" / "metrics.json").read_text())["synthetic"]["m"]
+    assert b["overall"]["success_auc"] == pytest.approx(a["overall"]["success_auc"], abs=1e-3)
+    for seq in a["sequences"]:
+        ta = np.loadtxt(
+            tmp_path / "torch" / "results" / "synthetic" / "m" / f"{seq}.txt", delimiter=","
+        )
+        tb = np.loadtxt(
+            tmp_path / "onnx" / "results" / "synthetic" / "m" / f"{seq}.txt", delimiter=","
+        )
+        np.testing.assert_allclose(tb, ta, atol=1e-2)

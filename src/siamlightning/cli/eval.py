@@ -42,7 +42,12 @@ from siamlightning.evaluation.report import (
 )
 from siamlightning.evaluation.result import BenchmarkResult, Results
 from siamlightning.evaluation.vos_scoring import GLOBAL_COLUMNS, OBJECT_COLUMNS
-from siamlightning.tracking.load import build_tracker, load_net, load_pysot_net
+from siamlightning.tracking.load import (
+    build_tracker,
+    load_exported_net,
+    load_net,
+    load_pysot_net,
+)
 
 __all__ = ["Score", "main", "objective", "resolve_tracker", "run"]
 
@@ -88,17 +93,20 @@ _NET_CACHE: dict[tuple, tuple[Any, dict[str, Any]]] = {}
 def _load(
     ckpt: str, weights: Path | None, base: Path, *, keep: bool = True
 ) -> tuple[Any, dict[str, Any]]:
-    """(net, tracker config) of a checkpoint, or of a pysot / foolwood config name + weights;
-    with ``keep`` the last one loaded is kept, keyed by the files' paths, sizes and
-    modification times (`file_key`)."""
+    """(net, tracker config) of a checkpoint, an export directory, or of a pysot / foolwood
+    config name + weights; with ``keep`` the last one loaded is kept, keyed by the files' paths,
+    sizes and modification times (`file_key`; a directory's ``tracker.yaml``)."""
     path = _abs(ckpt, base)
     if weights is not None:
         key: tuple = ("weights", ckpt, file_key(str(weights.resolve())))
     else:
-        key = ("ckpt", file_key(str(path.resolve())) if path.is_file() else str(path))
+        stamp = path / "tracker.yaml" if path.is_dir() else path
+        key = ("ckpt", file_key(str(stamp.resolve())) if stamp.is_file() else str(path))
     if not (keep and key in _NET_CACHE):
         if weights is not None:
             loaded = load_pysot_net(ckpt, weights)
+        elif path.is_dir():  # a siamlightning-export directory: its graphs on onnxruntime, ...
+            loaded = load_exported_net(path)
         else:
             net, export = load_net(path)
             loaded = (net, export["tracker"])
@@ -142,7 +150,7 @@ def resolve_tracker(cfg: DictConfig) -> tuple[Any, dict[str, Any], dict[str, Any
         tracker_cfg = dict(doc["tracker"])
     elif cfg.get("tracker"):
         tracker_cfg = OmegaConf.to_container(cfg.tracker, resolve=True)
-    is_file = wpath is None and _abs(str(ckpt), base).is_file()
+    is_file = wpath is None and _abs(str(ckpt), base).exists()
     source = {
         "ckpt": str(_abs(str(ckpt), base)) if is_file else str(ckpt),
         "weights": None if wpath is None else str(wpath),

@@ -17,7 +17,7 @@ from siamlightning.models.siamfc import SiamFCNet
 from siamlightning.models.siammask import SiamMaskNet
 from siamlightning.models.siamrpn import SiamRPNNet
 from siamlightning.tracking.base import StaticTracker
-from siamlightning.tracking.batch import cat_tree, expand_tree, slice_tree, track_batch
+from siamlightning.tracking.batch import cat_tree, slice_tree, track_batch
 from siamlightning.tracking.siamfc import SiamFCTracker
 from siamlightning.tracking.siammask import SiamMaskTracker
 from siamlightning.tracking.siamrpn import SiamRPNTracker
@@ -141,8 +141,7 @@ def test_one_network_call_per_shared_net_and_size(monkeypatch):
 
 def test_tree_helpers_round_trip():
     a = ([torch.ones(1, 2), torch.zeros(1, 3)], torch.full((1, 4), 2.0))
-    b = expand_tree(a, 3)
-    assert b[0][0].shape == (3, 2) and b[1].shape == (3, 4)
+    b = ([torch.ones(3, 2), torch.zeros(3, 3)], torch.full((3, 4), 5.0))
     c = cat_tree([a, b])
     assert c[0][1].shape == (4, 3) and isinstance(c[0], list)
     assert torch.equal(slice_tree(c, 1, 4)[1], b[1])

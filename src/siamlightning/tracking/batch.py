@@ -9,8 +9,12 @@ finishes on its slice of the outputs (`NetTracker.finish`: the same post-process
 rounding of batched convolutions (fp32: boxes within 1e-3 px, scores within 1e-6; tested).
 
 Kernels and outputs are "trees": a tensor, or tuples / lists / NamedTuples of trees (SiamRPN++'s
-per-level (cls, loc) kernels, `SiamMaskOutput`), handled leaf by leaf. A kernel of batch 1 used
-with n search crops (SiamFC's scale pyramid) is expanded to n before concatenation.
+per-level (cls, loc) kernels, `SiamMaskOutput`), handled leaf by leaf. Each tracker brings one
+kernel (batch 1) for its n search crops (SiamFC's scale pyramid: n = 3); the batched call has
+K kernels for K * n crops, kernel i serving crops [i n, (i + 1) n) (the correlations'
+`search_per_kernel` rule), so a sequence's correlation is the one it gets alone. On this CPU
+(oneDNN) convolutions are batch-invariant, so batched results are bit-identical to sequential
+ones; other backends (cuDNN) may pick other algorithms per batch size, hence the tolerances.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from siamlightning.tracking.base import (
     precision_context,
 )
 
-__all__ = ["cat_tree", "expand_tree", "slice_tree", "track_batch"]
+__all__ = ["cat_tree", "slice_tree", "track_batch"]
 
 
 def _map(tree: Any, fn: Callable[[torch.Tensor], Any]) -> Any:
@@ -49,11 +53,6 @@ def slice_tree(tree: Any, start: int, stop: int) -> Any:
     return _map(tree, lambda t: t[start:stop])
 
 
-def expand_tree(tree: Any, n: int) -> Any:
-    """Every tensor leaf of batch 1 expanded (a view) to batch ``n``; others unchanged."""
-    return _map(tree, lambda t: t.expand(n, *t.shape[1:]) if t.shape[0] == 1 and n > 1 else t)
-
-
 def cat_tree(trees: Sequence[Any]) -> Any:
     """Trees of one structure -> one tree whose leaves are the leaves concatenated on dim 0."""
     first = trees[0]
@@ -69,7 +68,7 @@ def cat_tree(trees: Sequence[Any]) -> Any:
 
 
 def _group_key(tracker: NetTracker, step: SearchStep) -> tuple:
-    return (id(tracker.net), str(tracker.device), tracker.precision, tuple(step.x.shape[1:]))
+    return (id(tracker.net), str(tracker.device), tracker.precision, tuple(step.x.shape))
 
 
 def _run_group(trackers: list[NetTracker], steps: list[SearchStep]) -> list[Any]:
@@ -77,7 +76,7 @@ def _run_group(trackers: list[NetTracker], steps: list[SearchStep]) -> list[Any]
     if len(steps) == 1:  # exactly `NetTracker.track`'s call
         return [_call(trackers[0], steps[0].kernels, steps[0].x)]
     sizes = [s.x.shape[0] for s in steps]
-    kernels = cat_tree([expand_tree(s.kernels, n) for s, n in zip(steps, sizes)])
+    kernels = cat_tree([s.kernels for s in steps])  # one per step: each serves its n crops
     x = torch.cat([s.x for s in steps]).contiguous(memory_format=_memory_format(steps[0].x))
     outputs = _call(trackers[0], kernels, x)
     out, start = [], 0

@@ -10,8 +10,9 @@ original net's do, so the unchanged trackers run on it (`siamlightning.load_trac
 
 Kernels stay a structure of tensors (the net's own: one tensor, a (cls, loc) pair, a list of
 pairs, (rpn kernels, mask kernel)), so several sequences' kernels concatenate leaf by leaf. A
-kernel batch of 1 is expanded to the search batch before the graph runs (the graphs take one
-batch for both).
+kernel batch K with a search batch n K (kernel i serving search images [i n, (i + 1) n), the
+correlations' `search_per_kernel` rule) is repeated to n K before the graph runs (the graphs
+take one batch for both).
 """
 
 from __future__ import annotations
@@ -180,10 +181,12 @@ class ExportedNet(nn.Module):
         ``features`` and ``corr``)."""
         leaves, _ = flatten_kernels(kernels)
         b = x.shape[0]
-        leaves = [k.expand(b, *k.shape[1:]) if k.shape[0] == 1 and b > 1 else k for k in leaves]
-        if any(k.shape[0] != b for k in leaves):
+        if any(b % k.shape[0] for k in leaves):
             got = [k.shape[0] for k in leaves]
-            raise ValueError(f"kernel batches {got} do not match search batch {b} (or 1)")
+            raise ValueError(f"kernel batches {got} do not divide search batch {b}")
+        # kernel i serves search images [i n, (i + 1) n) (`search_per_kernel`); the graphs
+        # take one batch for both
+        leaves = [k if k.shape[0] == b else k.repeat_interleave(b // k.shape[0], 0) for k in leaves]
         outs = self._graph(f"track_{x.shape[-1]}")(*leaves, x)
         if self.output_kind == "response":
             return outs[0]

@@ -16,6 +16,7 @@ from torch import nn
 
 from siamlightning.models.heads.xcorr import (
     exporting,
+    search_per_kernel,
     xcorr_depthwise,
     xcorr_up_channel_shifts,
 )
@@ -24,7 +25,8 @@ RPNKernels = tuple[torch.Tensor, torch.Tensor]
 
 
 def _xcorr_up_channel(kernel: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Full xcorr with K outputs: kernel (B|1, K*C, h, w), x (B, C, H, W) -> (B, K, Ho, Wo).
+    """Full xcorr with K outputs: kernel (B|1, K*C, h, w), x (B, C, H, W) -> (B, K, Ho, Wo);
+    a kernel batch dividing B serves consecutive search images (`search_per_kernel`).
 
     Output channel k uses kernel channels [k*C, (k+1)*C), as pysot's ``xcorr_fast``. Runs in fp32
     with autocast off, like :func:`siamlightning.models.heads.xcorr.xcorr` (which has one output
@@ -39,10 +41,13 @@ def _xcorr_up_channel(kernel: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         if exporting():  # dynamic batch: no grouped conv (models/heads/xcorr.py)
             return xcorr_up_channel_shifts(k, s)
         weight = k.reshape(kb * (kc // c), c, *k.shape[-2:])
-        if kb == 1:
+        n = search_per_kernel(kb, b)
+        if n == b:
             return F.conv2d(s, weight)
-        if kb != b:
-            raise ValueError(f"kernel batch {kb} does not match search batch {b}")
+        if n > 1:  # kernel i serves search images [i * n, (i + 1) * n), as `xcorr`
+            per = kc // c
+            w_of = [weight[i * per : (i + 1) * per] for i in range(kb)]
+            return torch.cat([F.conv2d(s[i * n : (i + 1) * n], w_of[i]) for i in range(kb)])
         out = F.conv2d(s.reshape(1, b * c, h, w), weight, groups=b)
         return out.reshape(b, kc // c, out.shape[-2], out.shape[-1])
 

@@ -66,34 +66,53 @@ def xcorr_up_channel_shifts(kernel: torch.Tensor, x: torch.Tensor) -> torch.Tens
     return out.unflatten(2, (ho, wo))
 
 
-def xcorr(kernel: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Per-sample full cross-correlation: kernel (B|1, C, h, w), x (B, C, H, W) -> (B, 1, Ho, Wo).
+def search_per_kernel(kernel_batch: int, search_batch: int) -> int:
+    """n: each of ``kernel_batch`` kernels serves ``n`` consecutive search images (1: one each,
+    training's pairs; ``search_batch``: one kernel for all, a tracker's scale pyramid; between:
+    several trackers' pyramids in one batched call, `siamlightning.tracking.batch`)."""
+    if kernel_batch < 1 or search_batch % kernel_batch:
+        raise ValueError(
+            f"kernel batch {kernel_batch} does not divide search batch {search_batch} (each "
+            "kernel serves the same number of consecutive search images)"
+        )
+    return search_batch // kernel_batch
 
-    A kernel batch of 1 is shared by every search image (the tracker's scale pyramid).
+
+def xcorr(kernel: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-sample full cross-correlation: kernel (K, C, h, w), x (B, C, H, W) -> (B, 1, Ho, Wo).
+
+    Kernel k serves the B / K consecutive search images from k * B / K (`search_per_kernel`):
+    K = B pairs them one to one (training), K = 1 shares one kernel (a tracker's scale pyramid).
+    Between (batched trackers' pyramids) each kernel's share is the K = 1 convolution, so a
+    sequence's response does not depend on the others in its batch (bit-identical on CPU).
     """
     with torch.autocast(device_type=x.device.type, enabled=False):
         k, s = _fp32(kernel), _fp32(x)
         if exporting():
             return xcorr_up_channel_shifts(k, s)
-        if k.shape[0] == 1:
+        n = search_per_kernel(k.shape[0], s.shape[0])
+        if n == s.shape[0]:
             return F.conv2d(s, k)
+        if n > 1:
+            parts = [F.conv2d(s[i * n : (i + 1) * n], k[i : i + 1]) for i in range(len(k))]
+            return torch.cat(parts)
         b, c, h, w = s.shape
-        if k.shape[0] != b:
-            raise ValueError(f"kernel batch {k.shape[0]} does not match search batch {b}")
         out = F.conv2d(s.reshape(1, b * c, h, w), k, groups=b)
         return out.reshape(b, 1, out.shape[-2], out.shape[-1])
 
 
 def xcorr_depthwise(kernel: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Channel-wise cross-correlation: kernel (B|1, C, h, w), x (B, C, H, W) -> (B, C, Ho, Wo)."""
+    """Channel-wise cross-correlation: kernel (K, C, h, w), x (B, C, H, W) -> (B, C, Ho, Wo);
+    kernel k serves the B / K consecutive search images from k * B / K (`search_per_kernel`)."""
     with torch.autocast(device_type=x.device.type, enabled=False):
         k, s = _fp32(kernel), _fp32(x)
         if exporting():
             return xcorr_depthwise_shifts(k, s)
         b, c, h, w = s.shape
-        if k.shape[0] == 1 and b > 1:
-            k = k.expand(b, -1, -1, -1)
-        if k.shape[0] != b or k.shape[1] != c:
+        n = search_per_kernel(k.shape[0], b)
+        if n > 1:
+            k = k.expand(b, -1, -1, -1) if k.shape[0] == 1 else k.repeat_interleave(n, 0)
+        if k.shape[1] != c:
             raise ValueError(f"kernel {tuple(k.shape)} does not match search {tuple(s.shape)}")
         out = F.conv2d(s.reshape(1, b * c, h, w), k.reshape(b * c, 1, *k.shape[-2:]), groups=b * c)
         return out.reshape(b, c, out.shape[-2], out.shape[-1])

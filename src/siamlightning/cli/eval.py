@@ -42,6 +42,7 @@ from siamlightning.evaluation.report import (
 )
 from siamlightning.evaluation.result import BenchmarkResult, Results
 from siamlightning.evaluation.vos_scoring import GLOBAL_COLUMNS, OBJECT_COLUMNS
+from siamlightning.tracking.exported import TRACKER_YAML, is_export_dir
 from siamlightning.tracking.load import (
     build_tracker,
     load_exported_net,
@@ -100,12 +101,12 @@ def _load(
     if weights is not None:
         key: tuple = ("weights", ckpt, file_key(str(weights.resolve())))
     else:
-        stamp = path / "tracker.yaml" if path.is_dir() else path
+        stamp = path / TRACKER_YAML if is_export_dir(path) else path
         key = ("ckpt", file_key(str(stamp.resolve())) if stamp.is_file() else str(path))
     if not (keep and key in _NET_CACHE):
         if weights is not None:
             loaded = load_pysot_net(ckpt, weights)
-        elif path.is_dir():  # a siamlightning-export directory: its graphs on onnxruntime, ...
+        elif is_export_dir(path):  # a siamlightning-export directory: its graphs (onnxruntime)
             loaded = load_exported_net(path)
         else:
             net, export = load_net(path)

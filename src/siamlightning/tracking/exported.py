@@ -226,6 +226,11 @@ class ExportedNet(nn.Module):
         return self._graph(f"mask_{sh}")(*args, cells)[0]
 
 
+def is_export_dir(path: str | Path) -> bool:
+    """True for a directory holding a ``tracker.yaml`` (written by ``siamlightning-export``)."""
+    return (Path(path).expanduser() / TRACKER_YAML).is_file()
+
+
 def read_spec(directory: str | Path) -> dict[str, Any]:
     """The parsed ``tracker.yaml`` of an export directory (`ConfigError` when absent/invalid)."""
     import yaml

@@ -212,7 +212,9 @@ def load_tracker(
     if weights is not None:
         net, tracker_cfg = load_pysot_net(str(source), weights)
         return build_tracker(net, tracker_cfg, **overrides)
-    if Path(source).expanduser().is_dir():
+    from siamlightning.tracking.exported import is_export_dir
+
+    if is_export_dir(source):  # another directory: read_checkpoint says it is not a file
         return load_exported_tracker(Path(source).expanduser(), **overrides)
     if str(source) in _pysot_builders() and not Path(source).exists():
         raise ValueError(f"pysot config {str(source)!r} needs weights=<pysot model.pth>")

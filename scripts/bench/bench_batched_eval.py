@@ -30,17 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
-
-
-def cpu_name() -> str:
-    """The CPU model (``/proc/cpuinfo``), else ``platform.processor()``."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
+from bench_train_step import cpu_model  # scripts/bench is on sys.path
 
 
 def make_factory(model: str, device: str, precision: str) -> Any:
@@ -138,7 +128,7 @@ def measure(
                 "device": device if device == "cpu" else torch.cuda.get_device_name(),
                 "precision": precision,
                 "threads": torch.get_num_threads(),
-                "cpu": cpu_name(),
+                "cpu": cpu_model() or platform.processor(),
                 "torch": torch.__version__,
             }
         )

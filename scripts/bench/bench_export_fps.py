@@ -26,19 +26,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from bench_train_step import cpu_model  # scripts/bench is on sys.path
 
 REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
-
-
-def cpu_name() -> str:
-    """The CPU model (``/proc/cpuinfo``), else ``platform.processor()``."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def make_net(model: str) -> tuple[torch.nn.Module, dict[str, Any]]:
@@ -98,7 +88,7 @@ def bench(model: str, threads: list[int], frames: list[np.ndarray], box: np.ndar
                 "speedup": round(of / tf, 3),
                 "max_box_diff_px": diff,
                 "export_s": round(export_s, 1),
-                "cpu": cpu_name(),
+                "cpu": cpu_model() or platform.processor(),
                 "torch": torch.__version__,
             }
 

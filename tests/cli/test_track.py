@@ -1,5 +1,6 @@
 import cv2
 import numpy as np
+import pytest
 from helpers import make_checkpoint, run_cli
 
 from siamlightning.data import open_dataset
@@ -58,7 +59,11 @@ def test_track_video_file(tmp_path):
     assert np.loadtxt(tmp_path / "out" / "in.txt", delimiter=",").shape == (8, 4)
 
 
-def test_track_bad_inputs_give_clear_errors(tmp_path):
+# slow (2 x 6 s): the box check and the missing input are tested in-process
+# (tests/tracking/test_siamfc_tracker.py, test_open_frames_of_a_missing_input_names_it); the
+# corrupt frame below runs in CI
+@pytest.mark.slow
+def test_track_bad_box_and_missing_input_give_clear_errors(tmp_path):
     ckpt = make_checkpoint(tmp_path / "m.ckpt")
     folder, _ = _frames(tmp_path)
     common = [f"ckpt={ckpt}", f"hydra.run.dir={tmp_path}/h", f"output_dir={tmp_path}/out"]
@@ -70,6 +75,12 @@ def test_track_bad_inputs_give_clear_errors(tmp_path):
         "track", *common, f"input={tmp_path}/nope", "box=[1,1,5,5]", cwd=tmp_path, check=False
     )
     assert missing.returncode != 0 and "nope does not exist" in missing.stderr
+
+
+def test_track_corrupt_frame_names_the_file(tmp_path):
+    ckpt = make_checkpoint(tmp_path / "m.ckpt")
+    folder, _ = _frames(tmp_path)
+    common = [f"ckpt={ckpt}", f"hydra.run.dir={tmp_path}/h", f"output_dir={tmp_path}/out"]
     # a corrupt frame names the file
     victim = sorted(folder.iterdir())[3]
     victim.write_bytes(b"not a jpeg")
@@ -135,3 +146,10 @@ def test_track_siammask_weights_write_masks_and_polygons(tmp_path):
         check=False,
     )
     assert refused.returncode != 0 and "makes no masks" in refused.stderr
+
+
+def test_open_frames_of_a_missing_input_names_it(tmp_path):
+    from siamlightning.cli.track import open_frames
+
+    with pytest.raises(FileNotFoundError, match="nope does not exist"):
+        open_frames(tmp_path / "nope")

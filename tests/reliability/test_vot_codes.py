@@ -191,9 +191,15 @@ def _eval_vot(tmp_path, lines, **kw):
     return run_cli("eval", *args, f"hydra.run.dir={tmp_path}/run", cwd=tmp_path, **kw)
 
 
+# the CLI path is the same for every bad code (each is checked in-process above); the other
+# two CLI runs are slow (6 s each)
 @pytest.mark.parametrize(
     ("case", "line", "value"),
-    [("minus_one", 3, "-1"), ("stray_zero", 3, "0 (unknown"), ("seven", 4, "7")],
+    [
+        ("minus_one", 3, "-1"),
+        pytest.param("stray_zero", 3, "0 (unknown", marks=pytest.mark.slow),
+        pytest.param("seven", 4, "7", marks=pytest.mark.slow),
+    ],
 )
 def test_cli_bad_code_exits_1_naming_file_line_value(tmp_path, case, line, value):
     out = _eval_vot(tmp_path, BAD[case][0], check=False, env={"HYDRA_FULL_ERROR": None})

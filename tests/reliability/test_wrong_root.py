@@ -57,7 +57,8 @@ def test_another_benchmarks_tree_is_named(trees, source, root, holds):
         open_dataset(source, trees / root)
 
 
-def test_cli_eval_on_a_wrong_root_or_a_missing_results_folder_exits_1(trees, tmp_path):
+def test_cli_eval_on_a_wrong_root_exits_1(trees, tmp_path):
+    """(A missing results folder through the CLI: test_error_messages.py.)"""
     index = open_dataset("otb", trees / "wrap" / "OTB100")
     for seq in index:
         write_result(tmp_path / "res", seq.name, np.nan_to_num(seq.boxes))
@@ -70,9 +71,6 @@ def test_cli_eval_on_a_wrong_root_or_a_missing_results_folder_exits_1(trees, tmp
     assert wrong.returncode == 1
     assert f"did you mean {trees}/wrap/OTB100?" in wrong.stderr
     assert "name" not in wrong.stdout  # no (empty) table
-    missing = eval_otb(f"{tmp_path}/nope", f"{trees}/wrap/OTB100")
-    assert missing.returncode == 1
-    assert f"{tmp_path}/nope: results folder does not exist" in missing.stderr
 
 
 def test_cli_prep_check_on_an_empty_root_fails_with_the_same_message(trees, tmp_path):

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from siamlightning.data.core.crops import context_size, crop_square, image_mean
-from siamlightning.data.core.crops_torch import crop_square_torch
+from siamlightning.data.core.crops_torch import crop_square_torch, frame_tensor
 from siamlightning.models.siamfc import SiamFCNet
 from siamlightning.tracking.base import (
     NetTracker,
@@ -80,7 +80,7 @@ class SiamFCTracker(NetTracker):
         self.x_sz = self.z_sz * self.search_size / self.exemplar_size
         self.x_sz0 = self.x_sz
         if self.crop_on_device:
-            frame = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
+            frame = frame_tensor(image, self.device)
             z_t = crop_square_torch([frame], [tuple(self.center)], [self.z_sz], self.exemplar_size)
         else:
             z = crop_square(image, tuple(self.center), self.z_sz, self.exemplar_size)
@@ -102,7 +102,7 @@ class SiamFCTracker(NetTracker):
         pad = image_mean(image)
         sides = [self.x_sz * f for f in self.scale_factors]
         if self.crop_on_device:  # the frame goes to the net's device, the scales are cut there
-            frame = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
+            frame = frame_tensor(image, self.device)
             n = len(sides)
             x = crop_square_torch(
                 [frame] * n, [tuple(self.center)] * n, sides, self.search_size, [pad] * n

@@ -42,7 +42,11 @@ import numpy as np
 import torch
 
 from siamlightning.data.core.crops import context_size, crop_square, image_mean, pysot_subwindow
-from siamlightning.data.core.crops_torch import crop_square_torch, pysot_subwindow_torch
+from siamlightning.data.core.crops_torch import (
+    crop_square_torch,
+    frame_tensor,
+    pysot_subwindow_torch,
+)
 from siamlightning.models.anchors import score_map_size, tracking_anchors
 from siamlightning.tracking.base import (
     NetTracker,
@@ -164,7 +168,7 @@ class SiamRPNTracker(NetTracker):
         self, image: np.ndarray, center: tuple[float, float], size: float, out_size: int
     ) -> torch.Tensor:
         """`_crop` with `crops_torch` on the net's device: the frame goes there, not the crop."""
-        frame = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
+        frame = frame_tensor(image, self.device)
         args = ([frame], [center], [size], out_size, [self.pad])
         t = pysot_subwindow_torch(*args) if self._pysot else crop_square_torch(*args)
         if self.flip_channels:

@@ -66,6 +66,13 @@ def _as64(x: object, device: torch.device, shape: tuple[int, ...], name: str) ->
     return t
 
 
+def frame_tensor(image: np.ndarray, device: torch.device | str) -> torch.Tensor:
+    """An (H, W, 3) frame array -> tensor on ``device`` (a read-only array, e.g. a cached frame,
+    is copied first: torch does not share non-writable memory)."""
+    arr = np.ascontiguousarray(image)
+    return torch.from_numpy(arr if arr.flags.writeable else arr.copy()).to(device)
+
+
 def frame_means(images: Frames) -> torch.Tensor:
     """(B, 3) float64 channel means (``cv2.mean``'s padding colour); exact sums for uint8."""
     frames, _, _ = _check_frames(images)

@@ -18,26 +18,9 @@ from siamlightning.configs import compose
 from siamlightning.errors import ConfigError
 from siamlightning.tracking.load import build_pysot_model
 
-NET = {
-    "_target_": "siamlightning.models.siamfc.SiamFCNet",
-    "backbone": {
-        "_target_": "siamlightning.models.backbones.siamfc_alexnet.SiamFCAlexNet",
-        "width": 0.25,
-    },
-}
-TRACKER = {"_target_": "siamlightning.tracking.siamfc.SiamFCTracker", "scale_num": 3}
-
-
-def _checkpoint(path: Path) -> Path:
-    """A quarter-width SiamFC checkpoint as siamlightning-train writes it."""
-    from siamlightning.models.backbones.siamfc_alexnet import SiamFCAlexNet
-    from siamlightning.models.siamfc import SiamFCNet
-
-    torch.manual_seed(0)
-    net = SiamFCNet(backbone=SiamFCAlexNet(width=0.25))
-    state = {f"net.{k}": v for k, v in net.state_dict().items()}
-    torch.save({"state_dict": state, "siamlightning": {"net": NET, "tracker": TRACKER}}, path)
-    return path
+# the quarter-width SiamFC checkpoint of the CLI tests (tests/cli/helpers.py)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
+from helpers import TRACKER, make_checkpoint
 
 
 def _cli(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -54,7 +37,7 @@ def _cli(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_bad_inputs_are_clear_errors(tmp_path):
-    ckpt = _checkpoint(tmp_path / "m.ckpt")
+    ckpt = make_checkpoint(tmp_path / "m.ckpt")
 
     def cfg(*overrides):
         return compose("export", [f"ckpt={ckpt}", f"out={tmp_path}/out", *overrides])
@@ -74,7 +57,7 @@ def test_bad_inputs_are_clear_errors(tmp_path):
 
 @pytest.mark.slow
 def test_cli_writes_each_format_that_tracks_as_pytorch(tmp_path):
-    ckpt = _checkpoint(tmp_path / "m.ckpt")
+    ckpt = make_checkpoint(tmp_path / "m.ckpt")
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 255, (120, 160, 3), dtype=np.uint8) for _ in range(4)]
     box = [60.0, 40.0, 30.0, 24.0]

@@ -21,7 +21,6 @@ import math
 import torch
 from torch import nn
 
-from siamlightning.models.heads.mask import REFINE_WINDOWS, _gather_windows
 from siamlightning.tracking.exported import KernelSpec, flatten_kernels, unflatten_kernels
 
 
@@ -93,17 +92,13 @@ class MaskGraph(nn.Module):
         -> (N, 1, M, M), the mask head's logits at those cells."""
         *maps, corr, cells = inputs
         ib, iy, ix = cells[:, 0], cells[:, 1], cells[:, 2]
-        vec = corr[ib, :, iy, ix].reshape(-1, corr.shape[1], 1, 1)
         refine = self.net.refine_head
         if refine is None:
+            vec = corr[ib, :, iy, ix].reshape(-1, corr.shape[1], 1, 1)
             logits = self.net.mask_head.head(vec)  # 1x1 convs: the row of that cell
             m = math.isqrt(logits.shape[1])
             return logits.reshape(-1, 1, m, m)
-        maps, pads = refine.geometry(maps, corr)
-        windows = [
-            _gather_windows(f, ib, iy, ix, p, *w) for f, p, w in zip(maps, pads, REFINE_WINDOWS)
-        ]
-        return refine.decode(windows, vec)
+        return refine.decode(*refine.gather_cells(maps, corr, ib, iy, ix))
 
 
 def mask_input_names(net: nn.Module) -> list[str]:

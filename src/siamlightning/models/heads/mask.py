@@ -182,8 +182,20 @@ class Refine(nn.Module):
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Rows (N,) into B * S * S ((b, y, x) order) or cells (N, 3) -> windows [(N, 64, 61, 61),
         (N, 256, 31, 31), (N, 512, 15, 15)] zero outside the maps, and vectors (N, 256, 1, 1)."""
-        maps, pads = self.geometry(features, corr)
         ib, iy, ix = split_rows(torch.as_tensor(rows, device=corr.device), corr.shape)
+        return self.gather_cells(features, corr, ib, iy, ix)
+
+    def gather_cells(
+        self,
+        features: Sequence[torch.Tensor],
+        corr: torch.Tensor,
+        ib: torch.Tensor,
+        iy: torch.Tensor,
+        ix: torch.Tensor,
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """`gather` of cells given as index tensors (N,) b, y, x, not range-checked (an exported
+        graph's cells are data): windows and vectors (N, 256, 1, 1)."""
+        maps, pads = self.geometry(features, corr)
         windows = [
             _gather_windows(f, ib, iy, ix, p, *w) for f, p, w in zip(maps, pads, REFINE_WINDOWS)
         ]

@@ -82,7 +82,7 @@ def evaluate(cfg: DictConfig, module: L.LightningModule, trainer: L.Trainer | No
             opened.append((spec.get("name", key), index, spec))
     results: Results = {}
     progress = cfg.evaluate.progress
-    batch = check_batch_sequences(cfg.evaluate.get("batch_sequences", 1))
+    batch = cfg.evaluate.get("batch_sequences", 1)  # checked by `run` before training
     for name, index, spec in opened:
         these = trackers | box if with_box and benchmark_kind(spec) == "vos" else trackers
         by_tracker = run_benchmark(

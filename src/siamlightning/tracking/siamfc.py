@@ -65,9 +65,18 @@ class SiamFCTracker(NetTracker):
         self._kernels: torch.Tensor | None = None
         self._window: torch.Tensor | None = None
 
-    def _to_tensor(self, crops: list[np.ndarray]) -> torch.Tensor:
-        arr = np.stack(crops).transpose(0, 3, 1, 2)
-        t = torch.from_numpy(np.ascontiguousarray(arr)).to(self.device).float()
+    def _crops(self, image: np.ndarray, sides: list[float], out_size: int) -> torch.Tensor:
+        """Squares of ``sides`` px around the centre, padded with the frame's mean -> (n, 3,
+        out, out) float on the net's device: cv2 crops, or `crop_square_torch` there."""
+        pad = image_mean(image)
+        n = len(sides)
+        if self.crop_on_device:  # the frame goes to the net's device, the crops are cut there
+            frame = frame_tensor(image, self.device)
+            t = crop_square_torch([frame] * n, [tuple(self.center)] * n, sides, out_size, [pad] * n)
+        else:
+            crops = [crop_square(image, tuple(self.center), s, out_size, pad) for s in sides]
+            arr = np.stack(crops).transpose(0, 3, 1, 2)
+            t = torch.from_numpy(np.ascontiguousarray(arr)).to(self.device).float()
         return t.contiguous(memory_format=self.memory_format)
 
     @torch.inference_mode()
@@ -79,14 +88,9 @@ class SiamFCTracker(NetTracker):
         self.z_sz = context_size(b[2], b[3], self.context_amount)
         self.x_sz = self.z_sz * self.search_size / self.exemplar_size
         self.x_sz0 = self.x_sz
-        if self.crop_on_device:
-            frame = frame_tensor(image, self.device)
-            z_t = crop_square_torch([frame], [tuple(self.center)], [self.z_sz], self.exemplar_size)
-        else:
-            z = crop_square(image, tuple(self.center), self.z_sz, self.exemplar_size)
-            z_t = self._to_tensor([z])
+        z = self._crops(image, [self.z_sz], self.exemplar_size)
         with precision_context(self.precision, self.device):
-            self._kernels = self.net.template(z_t.contiguous(memory_format=self.memory_format))
+            self._kernels = self.net.template(z)
         if self._window is None:
             # response side after upsampling, from a dry run of the shapes
             r = (self.search_size - self.exemplar_size) // self.net.stride + 1
@@ -99,20 +103,7 @@ class SiamFCTracker(NetTracker):
         """The scale pyramid's search crops (scales, 3, S, S) around the last position."""
         if self._kernels is None:
             raise RuntimeError("call init(image, box) before track(image)")
-        pad = image_mean(image)
-        sides = [self.x_sz * f for f in self.scale_factors]
-        if self.crop_on_device:  # the frame goes to the net's device, the scales are cut there
-            frame = frame_tensor(image, self.device)
-            n = len(sides)
-            x = crop_square_torch(
-                [frame] * n, [tuple(self.center)] * n, sides, self.search_size, [pad] * n
-            )
-            x = x.contiguous(memory_format=self.memory_format)
-        else:
-            crops = [
-                crop_square(image, tuple(self.center), s, self.search_size, pad) for s in sides
-            ]
-            x = self._to_tensor(crops)
+        x = self._crops(image, [self.x_sz * f for f in self.scale_factors], self.search_size)
         return SearchStep(x, self._kernels, {"image_size": image.shape[:2]})
 
     def finish(self, step: SearchStep, outputs: torch.Tensor) -> TrackResult:

@@ -149,7 +149,7 @@ class SiamMaskTracker(SiamRPNTracker):
 
     # -- hooks into the box step: keep the whole `SiamMaskOutput` for the mask ---------------
 
-    def _cls_loc(self, outputs: Any, step: SearchStep) -> tuple[torch.Tensor, torch.Tensor]:
+    def _cls_loc(self, outputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """`SiamMaskOutput` -> float32 (cls, loc); keeps the outputs for the mask."""
         self._outputs = outputs
         return outputs.cls.float(), outputs.loc.float()

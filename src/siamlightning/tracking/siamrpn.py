@@ -175,7 +175,7 @@ class SiamRPNTracker(NetTracker):
             t = t.flip(1)
         return t.contiguous(memory_format=self.memory_format)
 
-    def _cls_loc(self, outputs: Any, step: SearchStep) -> tuple[torch.Tensor, torch.Tensor]:
+    def _cls_loc(self, outputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """The network's outputs -> float32 (cls, loc) (`SiamMaskTracker` keeps the rest)."""
         cls, loc = outputs
         return cls.float(), loc.float()
@@ -222,7 +222,7 @@ class SiamRPNTracker(NetTracker):
         self, step: SearchStep, outputs: Any, window_influence: float
     ) -> tuple[np.ndarray, float, float]:
         """One pysot search's outputs: best box (dx, dy, w, h) in image px, its lr, its score."""
-        cls, loc = self._cls_loc(outputs, step)
+        cls, loc = self._cls_loc(outputs)
         anchors, window = self._geometry(step.info["search_size"])
         n = anchors.shape[0]
         if cls[0].numel() != 2 * n or loc[0].numel() != 4 * n:

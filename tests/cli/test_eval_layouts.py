@@ -57,6 +57,11 @@ def noisy(boxes, rng, scale):
     return b
 
 
+def _synthetic_boxes(run_dir, name):
+    """The boxes siamlightning-eval wrote for tracker ``m`` on the synthetic benchmark."""
+    return np.loadtxt(run_dir / "results" / "synthetic" / "m" / f"{name}.txt", delimiter=",")
+
+
 def _table(out):
     return out.stdout[out.stdout.index("name") :]
 
@@ -164,12 +169,7 @@ def test_two_process_evaluation_equals_single_process(tmp_path):
     batched = json.loads((tmp_path / "batched" / "metrics.json").read_text())["synthetic"]["m"]
     assert batched["overall"]["success_auc"] == pytest.approx(one["overall"]["success_auc"], 1e-3)
     for name in one["sequences"]:
-        a = np.loadtxt(
-            tmp_path / "one" / "results" / "synthetic" / "m" / f"{name}.txt", delimiter=","
-        )
-        b = np.loadtxt(
-            tmp_path / "batched" / "results" / "synthetic" / "m" / f"{name}.txt", delimiter=","
-        )
+        a, b = (_synthetic_boxes(tmp_path / run, name) for run in ("one", "batched"))
         np.testing.assert_allclose(a, b, atol=1e-3)
 
 
@@ -216,10 +216,5 @@ def test_eval_cli_takes_an_export_directory(tmp_path):
     b = json.loads((tmp_path / "onnx" / "metrics.json").read_text())["synthetic"]["m"]
     assert b["overall"]["success_auc"] == pytest.approx(a["overall"]["success_auc"], abs=1e-3)
     for seq in a["sequences"]:
-        ta = np.loadtxt(
-            tmp_path / "torch" / "results" / "synthetic" / "m" / f"{seq}.txt", delimiter=","
-        )
-        tb = np.loadtxt(
-            tmp_path / "onnx" / "results" / "synthetic" / "m" / f"{seq}.txt", delimiter=","
-        )
+        ta, tb = (_synthetic_boxes(tmp_path / run, seq) for run in ("torch", "onnx"))
         np.testing.assert_allclose(tb, ta, atol=1e-2)

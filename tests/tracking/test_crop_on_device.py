@@ -5,32 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
+from test_batch import _siamfc, _siamrpn  # the quarter-width nets of the batch tests
 
 from conftest import real_data_dir
 from siamlightning.data import open_dataset
-from siamlightning.models.backbones.pysot_alexnet import PysotAlexNet
-from siamlightning.models.backbones.siamfc_alexnet import SiamFCAlexNet
-from siamlightning.models.heads.rpn import DepthwiseRPN
-from siamlightning.models.siamfc import SiamFCNet
-from siamlightning.models.siamrpn import SiamRPNNet
 from siamlightning.tracking.batch import track_batch
 from siamlightning.tracking.siamfc import SiamFCTracker
 from siamlightning.tracking.siamrpn import SiamRPNTracker
 
 FRAMES = 8
-
-
-def _rpn():
-    torch.manual_seed(0)
-    backbone = PysotAlexNet(width_mult=0.25)
-    c = backbone.out_channels
-    return SiamRPNNet(backbone=backbone, head=DepthwiseRPN(in_channels=c, out_channels=c)).eval()
-
-
-def _fc():
-    torch.manual_seed(0)
-    return SiamFCNet(backbone=SiamFCAlexNet(width=0.25)).eval()
 
 
 MAKERS = {
@@ -62,7 +45,7 @@ def _track(tracker, frames, box):
 @pytest.mark.parametrize("kind", sorted(MAKERS))
 def test_device_crops_give_the_cpu_boxes(kind, crossing):
     frames, box = crossing
-    net = _fc() if kind == "siamfc" else _rpn()
+    net = _siamfc() if kind == "siamfc" else _siamrpn()
     cpu = _track(MAKERS[kind](net), frames, box)
     dev = _track(MAKERS[kind](net, crop_on_device=True), frames, box)
     if kind == "siamrpn_pysot":  # cv2.resize reproduced bit for bit: the same network inputs
@@ -79,7 +62,7 @@ def test_device_crops_give_the_cpu_boxes(kind, crossing):
 
 def test_device_crops_in_a_batch(crossing):
     frames, box = crossing
-    net = _rpn()
+    net = _siamrpn()
     trackers = [MAKERS["siamrpn_pysot"](net, crop_on_device=True) for _ in range(2)]
     for t in trackers:
         t.init(frames[0], box)

@@ -1,8 +1,9 @@
 """The package's layers, read from its source (ast): no import goes up a layer, none goes round.
 
-Layers, bottom to top: the ground floor (errors, precision, configs, ranks) -> metrics -> data,
-models -> lit, tracking -> export, evaluation -> callbacks, loggers -> cli -> sweeps. Every import
-counts, also one inside a function or under TYPE_CHECKING: a lazy import is still a dependency.
+Layers, bottom to top: the ground floor (errors, precision, cpu_malloc, configs, ranks) ->
+metrics -> data, models -> lit, tracking -> export, evaluation -> callbacks, loggers -> cli ->
+sweeps. Every import counts, also one inside a function or under TYPE_CHECKING: a lazy import is
+still a dependency.
 Inside ``data/``:
 the data model (core) -> index, sources -> the catalogue (``data/__init__``: open_dataset) ->
 tools -> the training pair pipeline (pairs).
@@ -17,11 +18,12 @@ from pathlib import Path
 import siamlightning
 
 PACKAGE = Path(siamlightning.__file__).resolve().parent
-GROUND = {"errors", "precision", "configs", "ranks"}
+GROUND = {"errors", "precision", "cpu_malloc", "configs", "ranks"}
 # package -> the packages it may import (besides itself and the ground floor)
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "precision": set(),
+    "cpu_malloc": set(),
     "configs": set(),
     "ranks": set(),
     "metrics": set(),

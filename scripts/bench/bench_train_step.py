@@ -67,6 +67,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--gradient-clip-val", type=float, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
+        "--cpu-malloc",
+        choices=("keep", "system"),
+        default=None,
+        help="glibc malloc mode on the CPU (default: conf/train.yaml's cpu_malloc, as the CLI)",
+    )
+    ap.add_argument(
         "overrides",
         nargs="*",
         help="Hydra overrides of the model, e.g. model.compile=true model.channels_last=false",
@@ -214,9 +220,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     import lightning as L
     from hydra.utils import instantiate
 
+    from siamlightning.cpu_malloc import set_cpu_malloc, trains_on_cpu
     from siamlightning.precision import cpu_has_native_bf16, resolve_trainer_precision
 
     cfg = compose_model_config(args.model, args.regime, args.overrides)
+    malloc = args.cpu_malloc or str(cfg.cpu_malloc)
+    if trains_on_cpu(args.accelerator):  # as siamlightning-train sets it
+        set_cpu_malloc(malloc)
     search = args.search_size or int(cfg.geometry.train_search_size)
     torch.manual_seed(args.seed)
     module = instantiate(cfg.model)
@@ -262,6 +272,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "batch": args.batch,
         "threads": args.threads,
         "precision": str(precision),
+        "cpu_malloc": malloc,
         "search_size": search,
         "warmup": args.warmup,
         "steps": len(times),

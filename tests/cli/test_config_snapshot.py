@@ -59,6 +59,8 @@ NEW_KEYS += ["resume", "callbacks.time_checkpoint"]
 NEW_KEYS += ["tracker_file", "objective", "cache_net", "cache_frames_mb"]
 # issue 13: sequences tracked in lockstep (train's evaluate node; eval's new evaluate node)
 NEW_KEYS += ["evaluate.batch_sequences"]
+# issue 10: train's glibc malloc mode for CPU training (siamlightning.cpu_malloc)
+NEW_KEYS += ["cpu_malloc"]
 # (node, key, old value, new value) changed on purpose since the snapshot: issue 10 sizes the
 # pysot recipes' loader workers to each rank's share of the cores (was 8 per rank)
 CHANGED_VALUES = [("data", "num_workers", 8, "auto")]

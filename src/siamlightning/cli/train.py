@@ -23,6 +23,7 @@ from siamlightning.cli.jobs import (
     quiet_launcher_schema_notice,
 )
 from siamlightning.configs import config_dir
+from siamlightning.cpu_malloc import check_mode, set_cpu_malloc, trains_on_cpu
 from siamlightning.evaluation.benchmarks import (
     benchmark_kind,
     check_batch_sequences,
@@ -168,6 +169,9 @@ def pretrain(cfg: DictConfig) -> Path | None:
 def run(cfg: DictConfig) -> dict:
     """Fit (unless ``train=false``) and evaluate; returns the evaluation report (rank 0)."""
     check_batch_sequences(cfg.evaluate.get("batch_sequences", 1))  # before hours of training
+    malloc = check_mode(cfg.get("cpu_malloc", "system"))
+    if cfg.train and trains_on_cpu(str(cfg.trainer.get("accelerator", "cpu"))):
+        set_cpu_malloc(malloc)
     init = pretrain(cfg) if cfg.train else None
     if init is not None:
         with open_dict(cfg):

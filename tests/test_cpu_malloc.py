@@ -10,7 +10,7 @@ import pytest
 from siamlightning.cpu_malloc import check_mode, glibc, set_cpu_malloc, trains_on_cpu
 
 # in a fresh process (mallopt is process-wide): "steps" that allocate, fill and free 200 MiB of
-# tensors (48, 32, 64, 16, 40 MiB); after 3 warm-up steps, the minor page faults of 3 more
+# tensors (48, 32, 64, 16, 40 MiB); after 3 warm-up steps, the minor page faults of 10 more
 PROBE = """
 import resource, sys, torch
 from siamlightning.cpu_malloc import set_cpu_malloc
@@ -21,11 +21,11 @@ def step():
 for _ in range(3):
     step()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(3):
+for _ in range(10):
     step()
 print(took, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
-PAGES = 3 * 200 * 2**20 // 4096  # 3 steps of 200 MiB in 4 KiB pages
+PAGES = 10 * 200 * 2**20 // 4096  # 10 steps of 200 MiB in 4 KiB pages
 
 
 def _faults(mode: str) -> tuple[str, int]:
@@ -39,7 +39,8 @@ def _faults(mode: str) -> tuple[str, int]:
 def test_keep_reuses_freed_pages_and_system_does_not():
     took, keep = _faults("keep")
     assert took == "True"
-    assert keep < 0.01 * PAGES  # a step takes the pages of the step before
+    # a step takes the pages of the step before (the heap may still grow once: 16 MiB-64 MiB)
+    assert keep < 0.1 * PAGES
     took, system = _faults("system")
     assert took == "False"
     assert system > 0.8 * PAGES  # glibc's default: unmapped on free, faulted in again

@@ -47,6 +47,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from siamlightning.cpu_malloc import MODES
+
 REGIMES = ("frozen", "backbone", "all")
 ACCELERATORS = ("cpu", "cuda", "auto")
 SCHEDULE_KEY = "backbone_unfreeze_epoch"  # modules with a backbone schedule have this knob
@@ -68,7 +70,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
         "--cpu-malloc",
-        choices=("keep", "system"),
+        choices=MODES,
         default=None,
         help="glibc malloc mode on the CPU (default: conf/train.yaml's cpu_malloc, as the CLI)",
     )

@@ -32,7 +32,7 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
 KEEP_SETTINGS = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, -1))  # -1: never trim (man 3 mallopt)
 
-_applied: list[str] = []  # the mode set in this process (a later call does not undo it)
+_logged: set[str] = set()  # the modes this process has logged (a nested pretrain run sets it again)
 
 
 def check_mode(mode: str) -> str:
@@ -74,7 +74,7 @@ def set_cpu_malloc(mode: str) -> bool:
         log.info("cpu_malloc=%s: not glibc, malloc left as it is", mode)
         return False
     ok = all(libc.mallopt(param, value) == 1 for param, value in KEEP_SETTINGS)
-    if ok and mode not in _applied:
-        _applied.append(mode)
+    if ok and mode not in _logged:
+        _logged.add(mode)
         log.info("cpu_malloc=%s: freed tensor memory stays in the heap for the next step", mode)
     return ok

@@ -108,6 +108,10 @@ def test_raw_results_in_every_layout_score_from_the_cli(tmp_path, synth):
     assert 0 < rep["overall"]["success_auc"] <= 20 / 21 and "norm_precision_20" in _table(out)
 
 
+# slow (17 s): the reset runner and its scoring are tested in tests/evaluation, the CLI's VOT
+# folder scoring in tests/reliability/test_vot_codes, a checkpoint run + rescore in
+# test_eval_vot2020
+@pytest.mark.slow
 def test_vot_checkpoint_run_then_rescore_the_written_folder(tmp_path, synth):
     vot = write_vot(synth, tmp_path / "vot")
     ckpt = make_checkpoint(tmp_path / "m.ckpt")

@@ -109,6 +109,9 @@ def test_bf16_mixed_precision_trains_on_cpu(tmp_path):
     assert emulated == (not cpu_has_native_bf16())
 
 
+# slow (16 s): the offline decision is tested in tests/loggers/test_wandb, offline W&B files from
+# a CLI in tests/sweeps/test_sweep_study
+@pytest.mark.slow
 def test_wandb_goes_offline_without_credentials(tmp_path):
     env = {"WANDB_MODE": None, "WANDB_API_KEY": None, "HOME": str(tmp_path), "NETRC": None}
     overrides = [o for o in FAST if o != "logger=csv"]

@@ -19,7 +19,11 @@ import siamlightning
 from siamlightning.configs import compose
 from siamlightning.errors import ConfigError
 from siamlightning.lit.siammask import SiamMaskModule
-from siamlightning.lit.siammask_refine import SiamMaskRefineModule, load_base_weights
+from siamlightning.lit.siammask_refine import (
+    SiamMaskRefineModule,
+    cap_cells,
+    load_base_weights,
+)
 from siamlightning.models.pysot_weights import build_pysot_net
 from siamlightning.models.siammask_weights import ANCHORS, to_foolwood_state_dict
 
@@ -202,6 +206,35 @@ def test_loss_is_36_times_the_refine_mask_loss_and_backward_stays_out_of_the_rpn
     terms["loss"].backward()
     assert terms["mask_cells"] == 0 and terms["loss"] == 0
     assert all(p.grad is not None and not p.grad.any() for p in trained)
+
+
+def test_cap_cells_keeps_at_most_k_random_cells_of_each_sample_in_order():
+    cells = torch.tensor([[0, 0, 0], [0, 0, 1], [0, 1, 1], [1, 2, 2], [3, 0, 0], [3, 0, 1]])
+    cells = torch.cat([cells, torch.tensor([[3, 1, 0], [3, 2, 2]])])
+    torch.manual_seed(0)
+    seen = set()
+    for _ in range(200):
+        kept = cap_cells(cells, 2)
+        b = kept[:, 0].tolist()
+        assert b.count(0) == 2 and b.count(1) == 1 and b.count(3) == 2
+        rows = [cells.tolist().index(c) for c in kept.tolist()]
+        assert rows == sorted(rows)  # a subset, in the original order
+        seen.update(map(tuple, kept.tolist()))
+    assert seen == set(map(tuple, cells.tolist()))  # every cell can be drawn
+    assert torch.equal(cap_cells(cells, 4), cells)
+    assert cap_cells(cells[:0], 2).shape == (0, 3)
+
+
+def test_cells_per_sample_caps_the_training_loss_only():
+    module = _module(cells_per_sample=1).train()
+    batch = _batch(has_mask=(True, True))
+    out = module(batch["template"], batch["search"])
+    everything = _module()._losses(out, batch, 0, "val")["mask_cells"]
+    assert everything > 2
+    assert module._losses(out, batch, 0, "train")["mask_cells"] == 2  # one per mask pair
+    assert module._losses(out, batch, 0, "val")["mask_cells"] == everything
+    with pytest.raises(ValueError, match="cells_per_sample must be None or >= 1, got 0"):
+        _module(cells_per_sample=0)
 
 
 def test_the_clip_norm_over_the_optimisers_parameters_is_siammasks_global_norm():

@@ -126,6 +126,21 @@ def siammask_refine_init(refine: nn.Module) -> None:
             nn.init.kaiming_uniform_(m.weight, a=1)
 
 
+def cap_cells(cells: torch.Tensor, limit: int) -> torch.Tensor:
+    """Cells (N, 3) of (b, y, x) -> at most ``limit`` of each sample b, drawn uniformly at random
+    (torch's global generator), in their original order."""
+    if cells.shape[0] == 0:
+        return cells
+    order = torch.randperm(cells.shape[0], device=cells.device)
+    b = cells[order, 0]
+    b, by_sample = b.sort(stable=True)  # shuffled within each sample
+    order = order[by_sample]
+    first = torch.searchsorted(b, b, right=False)  # index of each sample's first cell
+    rank = torch.arange(b.shape[0], device=b.device) - first
+    keep = order[rank < limit].sort().values
+    return cells[keep]
+
+
 class SiamMaskRefineModule(SiamMaskModule):
     """Trains MaskCorr + Refine of a `SiamMaskNet` on 143 px pairs from a base-stage network.
 
@@ -137,6 +152,10 @@ class SiamMaskRefineModule(SiamMaskModule):
         mask_lr_mult: LR of MaskCorr and Refine relative to ``base_lr`` (SiamMask 1).
         neck_grads: compute the neck's gradients for the clip norm, never applying them.
         refine_init: apply SiamMask's Refine initialisation (`siammask_refine_init`).
+        cells_per_sample: train Refine on at most this many of each pair's positive cells,
+            drawn uniformly at random (``None``: all of them, SiamMask). Refine's cost is per
+            cell, and a pair's positive cells (about 6 at 143 px) see the same target through
+            windows 8 px apart: a cap spends the step on more pairs instead.
         backbone_train_layers: must be empty (the backbone is frozen).
         **kwargs: `SiamMaskModule` / `SiamRPNModule` arguments; SiamMask's refine values are the
             defaults here (LR 0.01 -> 0.0025, no warm-up, weights 0 / 0 / 36, momentum reset
@@ -152,9 +171,12 @@ class SiamMaskRefineModule(SiamMaskModule):
         mask_lr_mult: float = 1.0,
         neck_grads: bool = True,
         refine_init: bool = True,
+        cells_per_sample: int | None = None,
         backbone_train_layers: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
+        if cells_per_sample is not None and cells_per_sample < 1:
+            raise ValueError(f"cells_per_sample must be None or >= 1, got {cells_per_sample}")
         if net.refine_head is None:
             raise ValueError("SiamMaskRefineModule needs a net with refine_head (the Refine head)")
         if list(backbone_train_layers):
@@ -171,6 +193,7 @@ class SiamMaskRefineModule(SiamMaskModule):
         self.init_from = init_from
         self.from_scratch = from_scratch
         self.mask_lr_mult = mask_lr_mult
+        self.cells_per_sample = cells_per_sample
         if refine_init:
             siammask_refine_init(net.refine_head)
 
@@ -227,6 +250,8 @@ class SiamMaskRefineModule(SiamMaskModule):
             stride=self.net.stride,
         )
         cells = mask_cells(t.cls, batch["has_mask"], batch["negative"]).nonzero()
+        if self.cells_per_sample is not None and stage == "train":
+            cells = cap_cells(cells, self.cells_per_sample)
         labels = cut_label_windows(batch["search_mask"], cells, geometry)
         mask = mask_logistic_loss(self.mask_rows(out, cells), labels)  # N = 0: rows.sum() * 0
         loss = self.mask_weight * mask.loss

@@ -53,7 +53,7 @@ def test_pickle_round_trip_renders_the_same_frames():
 
 
 def test_random_access_needs_no_earlier_frames():
-    synthetic._canvas.cache_clear()
+    synthetic._CANVASES.clear()
     first = make_sequence(4, 1, length=40).read_frame(33)
     s = make_sequence(4, 1, length=40)
     for i in range(0, 33, 4):
@@ -146,3 +146,21 @@ def test_targets_move_and_change_scale():
         size = np.sqrt(b[:, 2] * b[:, 3])
         assert np.nanmax(size) / np.nanmin(size) > 1.05
     assert np.median(travel) > 0.3 * 320  # the target crosses much of the frame
+
+
+def test_each_sequences_canvas_is_drawn_once_per_process_within_the_bound(monkeypatch):
+    from siamlightning.data.core.frame_cache import FrameCache
+    from siamlightning.data.sources import _synthetic_render as render
+
+    drawn = []
+    draw = render._draw_canvas
+    monkeypatch.setattr(render, "_draw_canvas", lambda *a: drawn.append(a) or draw(*a))
+    monkeypatch.setattr(render, "_CANVASES", FrameCache(max_bytes=render._CANVAS_BYTES))
+    frames = [make_sequence(7, k, length=10).read_frame(k) for k in (0, 1, 0, 1)]
+    assert len(drawn) == 2 and len(render._CANVASES) == 2
+    np.testing.assert_array_equal(frames[0], frames[2])
+    # past the bound a canvas is drawn again each time, the same pixels
+    monkeypatch.setattr(render, "_CANVASES", FrameCache(max_bytes=1))
+    again = make_sequence(7, 1, length=10).read_frame(1)
+    assert len(drawn) == 3 and len(render._CANVASES) == 0
+    np.testing.assert_array_equal(again, frames[1])

@@ -49,6 +49,11 @@ class FrameCache:
     def __len__(self) -> int:
         return len(self._frames)
 
+    def clear(self) -> None:
+        """Drop every frame (the counts stay)."""
+        self._frames.clear()
+        self.nbytes = 0
+
     def stats(self) -> dict[str, int]:
         """frames, bytes held, the bound, hits and misses so far."""
         return {

@@ -38,8 +38,8 @@ import numpy as np
 
 from siamlightning.data.core.sequences import Sequence, SequenceIndex
 from siamlightning.data.sources._synthetic_render import (
+    _CANVASES,  # noqa: F401  (re-exported: tests clear it)
     SyntheticRenderer,
-    _canvas,  # noqa: F401  (re-exported: tests clear its cache)
     _fixed,
     _Layer,
     _outlines,

@@ -109,6 +109,26 @@ def test_total_is_cls_plus_1_2_loc_plus_36_mask_and_mask_less_pairs_get_no_mask_
     torch.testing.assert_close(terms["loss"], terms["cls_loss"] + 1.2 * terms["loc_loss"])
 
 
+def test_the_forward_skips_the_63x63_head_and_the_loss_equals_the_full_heads():
+    module = _module().train()
+    batch = _batch(has_mask=(True, True, False), negative=(False, False, False))
+    out = module(batch["template"], batch["search"])
+    assert out.mask is None
+    terms, _ = _mask_grad(module, batch)
+    lazy = {n: p.grad.clone() for n, p in module.net.mask_head.named_parameters()}
+    # the same step through the full head (every cell's 63 x 63 row), then its selected rows
+    net, images = module.net, module._images
+    module.forward = lambda z, x: net(net.template(images(z)), images(x))
+    module.mask_rows = lambda out, c: module.net.mask_rows(out, c, refine=False)
+    assert module(batch["template"], batch["search"]).mask is not None
+    ref, _ = _mask_grad(module, batch)
+    assert terms["mask_cells"] > 0
+    for name in ("loss", "mask_loss", "iou_m", "mask_cells"):
+        torch.testing.assert_close(terms[name], ref[name], rtol=1e-5, atol=1e-6)
+    for name, p in module.net.mask_head.named_parameters():
+        torch.testing.assert_close(lazy[name], p.grad, rtol=1e-4, atol=1e-6)
+
+
 def test_only_the_mask_pairs_cells_are_trained():
     module = _module().train()
     cells = []

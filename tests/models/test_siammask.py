@@ -110,6 +110,26 @@ def test_mask_corr_returns_head_of_the_correlation():
     torch.testing.assert_close(mask, head.head(ref_feature))
 
 
+def test_mask_corr_head_rows_equal_the_full_heads_rows_and_gradients():
+    torch.manual_seed(0)
+    head = MaskCorr(in_channels=16, hidden=16, out_channels=49).train()  # BN: batch statistics
+    feature = _rand(3, 16, 5, 5).requires_grad_(True)
+    cells = torch.tensor([[0, 2, 2], [2, 0, 4], [2, 1, 3], [0, 2, 2]])
+    full = head.head(feature)[cells[:, 0], :, cells[:, 1], cells[:, 2]]
+    weights = torch.randn(full.shape)
+    grads = torch.autograd.grad((full * weights).sum(), [feature, *head.head.parameters()])
+    rows = head.head_rows(feature, cells)
+    lazy = torch.autograd.grad((rows * weights).sum(), [feature, *head.head.parameters()])
+    torch.testing.assert_close(rows, full, rtol=1e-5, atol=1e-6)
+    for got, want in zip(lazy, grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    # no cells: an empty result still reaches every parameter (a zero gradient, for DDP)
+    empty = head.head_rows(feature, cells[:0])
+    assert empty.shape == (0, 49)
+    zero = torch.autograd.grad(empty.sum() * 0, list(head.head.parameters()))
+    assert all(g is not None and not g.any() for g in zero)
+
+
 @pytest.fixture(scope="module")
 def siammask() -> SiamMaskNet:
     torch.manual_seed(0)

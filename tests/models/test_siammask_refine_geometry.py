@@ -234,11 +234,16 @@ def test_forward_without_mask_head(net):
         net.eval()
     assert lean.mask is None
     assert lean.corr.shape == full.corr.shape == (2, 256, 3, 3)
-    with pytest.raises(ValueError, match="with_mask_head=False"):
-        net.mask_rows(lean, torch.tensor([0]), refine=False)
-    with pytest.raises(ValueError, match="with_mask_head=False"):
-        SiamMaskNet(backbone=net.backbone, head=net.rpn_head, mask_head=net.mask_head).mask(lean)
-    box_only = SiamMaskNet(backbone=net.backbone, head=net.rpn_head, mask_head=net.mask_head)
+    # without the head's logits, the head runs where asked: the same logits as the full head's
+    with torch.no_grad():
+        lean = net(kernels, x, with_mask_head=False)
+        rows = net.mask_rows(lean, torch.tensor([0, 17, 4]), refine=False)
+        box_only = SiamMaskNet(backbone=net.backbone, head=net.rpn_head, mask_head=net.mask_head)
+        at, every = box_only.mask(lean, (1, 2)), box_only.mask(lean)
+    torch.testing.assert_close(rows, net.mask_rows(full, torch.tensor([0, 17, 4]), refine=False))
+    torch.testing.assert_close(at, box_only.mask(full, (1, 2)))
+    torch.testing.assert_close(every, box_only.mask(full))
+    assert at.shape == (2, 1, 63, 63) and every.shape == (18, 1, 63, 63)
     with pytest.raises(ValueError, match="without refine_head"):
         box_only.mask_rows(full, torch.tensor([0]), refine=True)
     with pytest.raises(ValueError, match=r"mask rows must lie in \[0, 18\).*max 18"):

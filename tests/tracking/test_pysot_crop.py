@@ -191,7 +191,7 @@ class OnesSiamMask(RecordingRPN):
         super().__init__(cell=cell)
         self.asked = []
 
-    def forward(self, kernels, x):
+    def forward(self, kernels, x, *, with_mask_head=True):
         from siamlightning.models.siammask import SiamMaskOutput
 
         cls, loc = super().forward(kernels, x)

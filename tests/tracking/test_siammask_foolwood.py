@@ -31,7 +31,7 @@ class CellNet(nn.Module):
     def template(self, z):
         return torch.zeros(1)
 
-    def forward(self, kernels, x):
+    def forward(self, kernels, x, *, with_mask_head=True):
         cls = torch.zeros(1, 2 * A, S, S)
         cls[:, :A] = 6.0
         a, y, x_ = self.cell

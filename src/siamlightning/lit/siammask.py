@@ -23,8 +23,9 @@ Where SiamMask differs from pysot's SiamRPN++ recipe:
 - Step guard ``max_loss`` 1e4 (`SiamRPNModule`): SiamMask skips steps with a NaN, infinite or
   larger loss.
 
-A stage with another mask head (the refine stage) overrides `mask_rows`: it returns the mask
-logits of the selected cells, (N, 1, m, m).
+The forward leaves MaskCorr's 63 x 63 head out (``mask`` None) and `mask_rows` runs it at the
+selected cells only (`MaskCorr.head_rows`). A stage with another mask head (the refine stage)
+overrides `mask_rows`: it returns the mask logits of the selected cells, (N, 1, m, m).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from siamlightning.lit.siamrpn import _BN, SiamRPNModule
 from siamlightning.models.siammask import SiamMaskNet, SiamMaskOutput
 from siamlightning.models.siammask_losses import (
     cut_label_windows,
-    head_rows,
     label_windows,
     mask_cells,
     mask_logistic_loss,
@@ -108,9 +108,17 @@ class SiamMaskModule(SiamRPNModule):
                 opt.state.clear()  # what a rebuilt optimiser starts from
             self._momentum_reset_epoch = epoch
 
+    def forward(self, template: torch.Tensor, search: torch.Tensor) -> SiamMaskOutput:
+        """uint8 RGB template (B, 3, 127, 127), search (B, 3, X, X) -> `SiamMaskOutput` without
+        MaskCorr's 63 x 63 logits (``mask`` None): `mask_rows` computes them at the loss's
+        cells only (the same logits and gradients; at 191 px the full head cost ~35% of the
+        step and ~97% of its rows were never read)."""
+        kernels = self.net.template(self._images(template))
+        return self.net(kernels, self._images(search), with_mask_head=False)
+
     def mask_rows(self, out: SiamMaskOutput, cells: torch.Tensor) -> torch.Tensor:
         """Mask logits (N, 1, m, m) of N cells (N, 3) of (b, y, x): MaskCorr's 63 x 63 rows."""
-        return head_rows(out.mask, cells)
+        return self.net.mask_rows(out, cells, refine=False)
 
     def _losses(
         self, out: SiamMaskOutput, batch: dict[str, torch.Tensor], batch_idx: int, stage: str
@@ -126,8 +134,8 @@ class SiamMaskModule(SiamRPNModule):
         weight = mask_cells(t.cls, batch["has_mask"], batch["negative"])
         cells = weight.nonzero()  # (N, 3) b, y, x: SiamMask's row order
         labels = cut_label_windows(batch["search_mask"], cells, geometry)
-        anchor = out.mask if out.mask is not None else out.corr
-        mask = mask_logistic_loss(self.mask_rows(out, cells), labels, anchor=anchor)
+        # N = 0: rows.sum() * 0, through the head's parameters (DDP sees every gradient)
+        mask = mask_logistic_loss(self.mask_rows(out, cells), labels)
         terms["loss"] = terms["loss"] + self.mask_weight * mask.loss
         return terms | {
             "mask_loss": mask.loss,

@@ -227,12 +227,6 @@ class SiamMaskRefineModule(SiamMaskModule):
                 part.eval()
         return self
 
-    def forward(self, template: torch.Tensor, search: torch.Tensor) -> SiamMaskOutput:
-        """uint8 RGB template (B, 3, 127, 127), search (B, 3, X, X) -> `SiamMaskOutput` without
-        MaskCorr's 63 x 63 head (143 px: cls (B, 2A, 3, 3), corr (B, 256, 3, 3))."""
-        kernels = self.net.template(self._images(template))
-        return self.net(kernels, self._images(search), with_mask_head=False)
-
     def mask_rows(self, out: SiamMaskOutput, cells: torch.Tensor) -> torch.Tensor:
         """Refine logits (N, 1, 127, 127) of N cells (N, 3) of (b, y, x), their windows only."""
         return self.net.mask_rows(out, cells, refine=True)

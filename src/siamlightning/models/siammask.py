@@ -92,7 +92,8 @@ class SiamMaskNet(nn.Module):
     ) -> SiamMaskOutput:
         """Kernels (batch B or 1) and search (B, 3, W, W) -> `SiamMaskOutput` (S = 25 at 255,
         3 at 143 with the SiamMask neck). ``with_mask_head=False`` skips MaskCorr's 63² head
-        (``mask`` None), as SiamMask's refine stage, whose head neither runs nor trains."""
+        (``mask`` None): SiamMask's refine stage, whose head neither runs nor trains, and the
+        base stage's training, which runs it at the positive cells only (`mask_rows`)."""
         features, x_f = self.features(x)
         cls, loc = self.rpn_head(kernels[0], x_f)
         if with_mask_head:
@@ -106,16 +107,26 @@ class SiamMaskNet(nn.Module):
         """Side of the masks `mask` returns: 127 with the refinement, else the head's M (63)."""
         if self.refine_head is not None:
             return REFINE_OUTPUT_SIZE
+        return self._head_side
+
+    @property
+    def _head_side(self) -> int:
         return math.isqrt(self.mask_head.head[-1].out_channels)
 
     def mask(self, outputs: SiamMaskOutput, pos: tuple[int, int] | None = None) -> torch.Tensor:
         """Mask logits (N, 1, m, m) at score-map position ``pos`` (y, x), N = B; or at every
-        position (``pos=None``, N = B * S * S ordered (b, y, x)). m = `mask_size`."""
+        position (``pos=None``, N = B * S * S ordered (b, y, x)). m = `mask_size`. Without the
+        head's logits (``forward(..., with_mask_head=False)``) MaskCorr's head runs at ``pos``
+        only (`MaskCorr.head_rows`), or over the whole map."""
         if self.refine_head is not None:
             return self.refine_head(outputs.features, outputs.corr, pos)
-        head = self._head_logits(outputs)
+        m, corr = self._head_side, outputs.corr
+        if outputs.mask is None and pos is not None:
+            b = corr.shape[0]
+            cells = torch.tensor([[i, pos[0], pos[1]] for i in range(b)], device=corr.device)
+            return self.mask_head.head_rows(corr, cells).reshape(b, 1, m, m)
+        head = self.mask_head.head(corr) if outputs.mask is None else outputs.mask
         b, _, sh, sw = head.shape
-        m = self.mask_size
         if pos is None:
             return head.permute(0, 2, 3, 1).reshape(b * sh * sw, 1, m, m)
         return head[:, :, pos[0], pos[1]].reshape(b, 1, m, m)
@@ -128,19 +139,18 @@ class SiamMaskNet(nn.Module):
 
         Refine (m = 127; ``refine=None`` means "if the net has one"): only those rows' windows
         are gathered, padded or not as the search size implies (`Refine.rows`); base (m = 63):
-        those rows of the head's output."""
+        those rows of the head's output, or, after ``forward(..., with_mask_head=False)``,
+        MaskCorr's head run at those rows only (`MaskCorr.head_rows`: the same logits; the
+        base stage's training path)."""
         use_refine = self.refine_head is not None if refine is None else refine
         if use_refine:
             if self.refine_head is None:
                 raise ValueError("mask_rows(refine=True) on a SiamMaskNet without refine_head")
             return self.refine_head.rows(outputs.features, outputs.corr, rows)
-        head = self._head_logits(outputs)
-        ib, iy, ix = split_rows(torch.as_tensor(rows, device=head.device), head.shape)
-        m = math.isqrt(head.shape[1])
-        return head[ib, :, iy, ix].reshape(-1, 1, m, m)
-
-    @staticmethod
-    def _head_logits(outputs: SiamMaskOutput) -> torch.Tensor:
+        m = self._head_side
+        source = outputs.corr if outputs.mask is None else outputs.mask
+        ib, iy, ix = split_rows(torch.as_tensor(rows, device=source.device), source.shape)
         if outputs.mask is None:
-            raise ValueError("no MaskCorr head logits: forward ran with with_mask_head=False")
-        return outputs.mask
+            cells = torch.stack([ib, iy, ix], 1)
+            return self.mask_head.head_rows(outputs.corr, cells).reshape(-1, 1, m, m)
+        return outputs.mask[ib, :, iy, ix].reshape(-1, 1, m, m)

@@ -149,6 +149,13 @@ class SiamMaskTracker(SiamRPNTracker):
 
     # -- hooks into the box step: keep the whole `SiamMaskOutput` for the mask ---------------
 
+    def _forward(self, x: torch.Tensor) -> Any:
+        """Search crops (n, 3, S, S) -> `SiamMaskOutput` without MaskCorr's 63 x 63 logits at
+        every cell: `finish` needs one cell's mask (`SiamMaskNet.mask` runs the head there, or
+        Refine, which never reads them)."""
+        with precision_context(self.precision, self.device):
+            return self.net(self._kernels, x, with_mask_head=False)
+
     def _cls_loc(self, outputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """`SiamMaskOutput` -> float32 (cls, loc); keeps the outputs for the mask."""
         self._outputs = outputs

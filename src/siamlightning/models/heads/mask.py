@@ -107,6 +107,15 @@ class MaskCorr(DepthwiseXCorr):
         feature = self.correlate(kernel, x_f)
         return self.head(feature), feature
 
+    def head_rows(self, feature: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+        """Correlation feature (B, hidden, S, S) and N cells (N, 3) of (b, y, x) -> the mask
+        logits (N, out) of those cells: ``forward``'s at a fraction of its cost (the 1 x 1 conv,
+        BN and ReLU over the whole map, as BN's batch statistics need; the last 1 x 1 conv, 97%
+        of the head's work at 63 x 63 outputs, at the N cells only)."""
+        stem, last = self.head[:-1], self.head[-1]
+        b, y, x = cells.unbind(1)
+        return F.linear(stem(feature)[b, :, y, x], last.weight.flatten(1), last.bias)
+
 
 def _stream(cin: int, mid: int, cout: int) -> nn.Sequential:
     return nn.Sequential(

@@ -117,19 +117,17 @@ class SiamMaskNet(nn.Module):
         """Mask logits (N, 1, m, m) at score-map position ``pos`` (y, x), N = B; or at every
         position (``pos=None``, N = B * S * S ordered (b, y, x)). m = `mask_size`. Without the
         head's logits (``forward(..., with_mask_head=False)``) MaskCorr's head runs at ``pos``
-        only (`MaskCorr.head_rows`), or over the whole map."""
+        only (`mask_rows`), or over the whole map."""
         if self.refine_head is not None:
             return self.refine_head(outputs.features, outputs.corr, pos)
-        m, corr = self._head_side, outputs.corr
-        if outputs.mask is None and pos is not None:
-            b = corr.shape[0]
-            cells = torch.tensor([[i, pos[0], pos[1]] for i in range(b)], device=corr.device)
-            return self.mask_head.head_rows(corr, cells).reshape(b, 1, m, m)
-        head = self.mask_head.head(corr) if outputs.mask is None else outputs.mask
+        if pos is not None:  # the cells (b, pos[0], pos[1]) of every search b
+            corr = outputs.corr
+            cells = torch.tensor([[i, *pos] for i in range(corr.shape[0])], device=corr.device)
+            return self.mask_rows(outputs, cells, refine=False)
+        head = self.mask_head.head(outputs.corr) if outputs.mask is None else outputs.mask
         b, _, sh, sw = head.shape
-        if pos is None:
-            return head.permute(0, 2, 3, 1).reshape(b * sh * sw, 1, m, m)
-        return head[:, :, pos[0], pos[1]].reshape(b, 1, m, m)
+        m = self._head_side
+        return head.permute(0, 2, 3, 1).reshape(b * sh * sw, 1, m, m)
 
     def mask_rows(
         self, outputs: SiamMaskOutput, rows: torch.Tensor, *, refine: bool | None = None

@@ -19,7 +19,7 @@ from test_youtube_vos import write_png as ytvos_png
 from siamlightning.configs import compose
 from siamlightning.data.core.masks import read_palette_png
 from siamlightning.evaluation.benchmarks import open_benchmark, run_benchmark
-from siamlightning.evaluation.vos_runner import BoxAsMask, box_mask, fuse_labels, run_vos
+from siamlightning.evaluation.vos_runner import box_mask, fuse_labels, run_vos
 from siamlightning.evaluation.vos_videos import DAVIS_PALETTE, read_labels, vos_video
 from siamlightning.tracking.base import StaticTracker, Tracker, TrackResult
 
@@ -183,15 +183,61 @@ def test_real_davis_config_and_its_absence(
     assert open_benchmark(spec) is None  # skipped with a log line
 
 
+class DriftingMaskTracker(BoxMaskTracker):
+    """Its box drifts 1 px right per frame; its mask is a different, smaller box."""
+
+    def track(self, image: np.ndarray) -> TrackResult:
+        self.box = self.box + np.array([1.0, 0.0, 0.0, 0.0])
+        inner = self.box + np.array([1.0, 1.0, -2.0, -2.0])
+        return TrackResult(box=self.box, score=1.0, mask=0.8 * box_mask(inner, self.shape))
+
+
+class BoxOnly(Tracker):
+    """Another tracker's boxes with its masks dropped (the box baseline tracked separately)."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+
+    def init(self, image: np.ndarray, box: np.ndarray | list[float]) -> None:
+        self.tracker.init(image, box)
+
+    def track(self, image: np.ndarray) -> TrackResult:
+        return TrackResult(box=self.tracker.track(image).box, score=1.0)
+
+
 def test_synthetic_masks_and_box_as_mask_baseline(tmp_path: Path) -> None:
     over = ["benchmark.options.num_sequences=2", "benchmark.options.length=4"]
     spec = OmegaConf.to_container(compose("eval", ["benchmark=synthetic_vos", *over]).benchmark)
     index = open_benchmark(spec)
     assert len(index) == 2 and vos_video(index[0]).frame_ids == ("00000", "00001", "00002", "00003")
-    trackers = {"static": StaticTracker, "box": lambda: BoxAsMask(BoxMaskTracker([]))}
-    out = run_benchmark(trackers, index, spec, tmp_path, progress=False)
+    trackers = {"fake": lambda: BoxMaskTracker([]), "static": StaticTracker}
+    out = run_benchmark(trackers, index, spec, tmp_path, progress=False, box_of="fake")
+    assert list(out) == ["fake", "static", "box"]  # the baseline after the others
     # both are the frame-0 box filled (box masks are 1, threshold 0.5), scored on frames 1, 2
     static, box = out["static"], out["box"]
     assert static.value("num_frames") == 4 and static.value("num_objects") == 2
     assert static.overall.values == box.overall.values
     assert 0 < static.overall.values["j_mean"] < 1
+    assert box.fps == out["fake"].fps and box.tracker == "box"
+    with pytest.raises(ValueError, match="box_of='nope'"):
+        run_benchmark(trackers, index, spec, tmp_path, progress=False, box_of="nope")
+
+
+@pytest.mark.parametrize("name", ["davis2017_val", "youtube_vos_val"])
+def test_box_baseline_equals_tracking_the_boxes_again(tmp_path: Path, name: str) -> None:
+    if name == "davis2017_val":
+        spec = spec_of(name, write_davis(tmp_path / "DAVIS", {"two": 6, "three": 4}))
+    else:
+        spec = spec_of(name, write_ytvos_valid(tmp_path / "2018"))
+    index = open_benchmark(spec)
+    runs = {"drift": lambda: DriftingMaskTracker([])}
+    run_benchmark(runs, index, spec, tmp_path / "one", progress=False, box_of="drift")
+    again = {"box": lambda: BoxOnly(DriftingMaskTracker([]))}
+    run_benchmark(again, index, spec, tmp_path / "two", progress=False)
+    one, two = (tmp_path / d / "results" / spec["name"] / "box" for d in ("one", "two"))
+    pngs = sorted(p.relative_to(one) for p in one.rglob("*.png"))
+    assert pngs == sorted(p.relative_to(two) for p in two.rglob("*.png")) and len(pngs) >= 4
+    for rel in pngs:
+        assert (read_palette_png(one / rel) == read_palette_png(two / rel)).all(), rel
+    drift = one.parent / "drift"  # the tracker's own masks differ from its boxes
+    assert any((read_palette_png(drift / r) != read_palette_png(one / r)).any() for r in pngs)

@@ -34,7 +34,6 @@ from siamlightning.evaluation.log_report import log_reports
 from siamlightning.evaluation.plots import benchmark_plots
 from siamlightning.evaluation.report import results_table, write_metrics_json
 from siamlightning.evaluation.result import Results
-from siamlightning.evaluation.vos_runner import BoxAsMask
 from siamlightning.loggers.resume import resume_run_dir
 from siamlightning.precision import log_precision_once, resolve_trainer_precision
 from siamlightning.tracking.base import StaticTracker
@@ -61,7 +60,7 @@ def evaluate(cfg: DictConfig, module: L.LightningModule, trainer: L.Trainer | No
 
     Baselines: ``untrained`` (the same network at its initial weights), ``static`` (the first
     box, never moved) and, on VOS benchmarks, ``box`` (the trained tracker's box filled as its
-    mask: what the mask branch must beat)."""
+    mask, from the trained run's own tracking: what the mask branch must beat)."""
     out_dir = Path(cfg.paths.output_dir)
     tracker_cfg = _container(cfg.tracker)
     trained = module.net.eval()
@@ -72,7 +71,6 @@ def evaluate(cfg: DictConfig, module: L.LightningModule, trainer: L.Trainer | No
         trackers["untrained"] = lambda: build_tracker(untrained, tracker_cfg)
     if "static" in cfg.evaluate.baselines:
         trackers["static"] = StaticTracker
-    box = {"box": lambda: BoxAsMask(build_tracker(trained, tracker_cfg))}
     with_box = "box" in cfg.evaluate.baselines
     base = Path(get_original_cwd())
     opened = []  # every benchmark is opened (and a missing root reported) before any runs
@@ -85,9 +83,16 @@ def evaluate(cfg: DictConfig, module: L.LightningModule, trainer: L.Trainer | No
     progress = cfg.evaluate.progress
     batch = cfg.evaluate.get("batch_sequences", 1)  # checked by `run` before training
     for name, index, spec in opened:
-        these = trackers | box if with_box and benchmark_kind(spec) == "vos" else trackers
+        box_of = "trained" if with_box and benchmark_kind(spec) == "vos" else None
         by_tracker = run_benchmark(
-            these, index, spec, out_dir, name=name, progress=progress, batch_sequences=batch
+            trackers,
+            index,
+            spec,
+            out_dir,
+            name=name,
+            progress=progress,
+            batch_sequences=batch,
+            box_of=box_of,
         )
         if by_tracker:
             results[name] = by_tracker

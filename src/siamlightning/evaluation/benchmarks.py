@@ -144,15 +144,20 @@ def run_benchmark(
     name: str | None = None,
     progress: bool = True,
     batch_sequences: int = 1,
+    box_of: str | None = None,
 ) -> dict[str, BenchmarkResult]:
     """Run each tracker on the benchmark (this rank's shard, sequences split over the process
     group) and score it -> ``{tracker: result}`` on rank 0 (``{}`` elsewhere, and when the
     ground truth is withheld). Result files go to ``out_dir/results/<name>/<tracker>/``.
     ``batch_sequences`` sequences of the shard are tracked in lockstep, their crops in one
-    batched network call per frame (`siamlightning.evaluation.lockstep`)."""
+    batched network call per frame (`siamlightning.evaluation.lockstep`). ``box_of`` (VOS
+    only): tracker ``box_of``'s boxes of the same run, filled as masks, are scored as tracker
+    ``box``, after the others (its fps is that run's)."""
     batch_sequences = check_batch_sequences(batch_sequences)
     bench = name or str(spec["name"])
     kind = benchmark_kind(spec)
+    if box_of is not None and (box_of not in trackers or "box" in trackers):
+        raise ValueError(f"box_of={box_of!r} must name one of {sorted(trackers)}, none 'box'")
     if kind == "ope":
         withheld = bool(spec.get("gt_withheld"))
         by_tracker = compare(
@@ -170,8 +175,10 @@ def run_benchmark(
         return {} if withheld else {t: replace(r, trajectories=None) for t, r in by_tracker.items()}
     rank, world = rank_and_world()
     out: dict[str, BenchmarkResult] = {}
+    box_dir = out_dir / "results" / bench / "box" if kind == "vos" and box_of else None
     for tracker, factory in trackers.items():
         res_dir = out_dir / "results" / bench / tracker
+        boxes_here = box_dir if tracker == box_of else None
         shard = {
             "rank": rank,
             "world_size": world,
@@ -183,18 +190,28 @@ def run_benchmark(
         if kind == "vos":
             layout, threshold = spec.get("layout", "davis"), spec.get("mask_threshold")
             runs = run_vos(
-                factory, index, res_dir, layout=layout, mask_threshold=threshold, **shard
+                factory,
+                index,
+                res_dir,
+                layout=layout,
+                mask_threshold=threshold,
+                box_out_dir=boxes_here,
+                **shard,
             )
             fps = vos_fps(gather_results(runs))  # a collective
         else:
             _run_vot(factory, index, spec, res_dir, **shard)
         if world > 1:
             dist.barrier()
-        if rank == 0 and kind == "vos" and spec.get("gt_withheld"):
-            _vos_submission(spec, res_dir)
-        elif rank == 0:
-            result = score_folder(res_dir, index, spec)
-            out[tracker] = replace(result, tracker=tracker, fps=result.fps if fps is None else fps)
+        dirs = [(tracker, res_dir)] + ([("box", boxes_here)] if boxes_here else [])
+        for who, folder in dirs if rank == 0 else []:
+            if kind == "vos" and spec.get("gt_withheld"):
+                _vos_submission(spec, folder)
+            else:
+                result = score_folder(folder, index, spec)
+                out[who] = replace(result, tracker=who, fps=result.fps if fps is None else fps)
+    if "box" in out:  # after the others, as a baseline
+        out["box"] = out.pop("box")
     return out
 
 

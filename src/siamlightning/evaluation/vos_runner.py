@@ -44,7 +44,6 @@ from siamlightning.tracking.base import Tracker, TrackResult
 
 __all__ = [
     "LAYOUTS",
-    "BoxAsMask",
     "VOSRun",
     "box_mask",
     "fuse_labels",
@@ -65,23 +64,6 @@ class VOSRun:
     objects: tuple[VOSObject, ...]
     tracked: int = 0  # object-frames tracked (init frames excluded)
     seconds: float = 0.0  # time in `Tracker.track` over those object-frames
-
-
-class BoxAsMask(Tracker):
-    """Another tracker with its masks dropped: the VOS runner fills its boxes instead (the
-    "box filled as a mask" baseline)."""
-
-    def __init__(self, tracker: Tracker) -> None:
-        self.tracker = tracker
-
-    def init(self, image: np.ndarray, box: np.ndarray | list[float]) -> None:
-        """As the wrapped tracker."""
-        self.tracker.init(image, box)
-
-    def track(self, image: np.ndarray) -> TrackResult:
-        """The wrapped tracker's box and score, no mask or polygon."""
-        res = self.tracker.track(image)
-        return TrackResult(box=res.box, score=res.score)
 
 
 def box_mask(box: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -125,10 +107,12 @@ def video_job(
     out_dir: str | Path | None,
     *,
     mask_threshold: float | None = None,
+    box_out_dir: str | Path | None = None,
     bar: tqdm | None = None,
 ) -> Job[VOSRun]:
     """Every object of a VOS video as a `Job` (`siamlightning.evaluation.lockstep`): one
-    request per tracked object and frame; writes ``<out_dir>/<frame id>.png`` label images."""
+    request per tracked object and frame; writes ``<out_dir>/<frame id>.png`` label images,
+    and with ``box_out_dir`` the same run's boxes filled as masks there (the "box" baseline)."""
     ids = vos_video(seq).frame_ids
     first = read_labels(seq, 0)
     objects = video_objects(seq, first)
@@ -140,6 +124,7 @@ def video_job(
         image = seq.read_frame(i)
         shape = image.shape[:2]
         probs = np.full((len(objects), *shape), -1.0, np.float32)
+        boxes = probs.copy() if box_out_dir is not None else None
         gt = first if i == 0 else None
         tracked: list[int] = []
         for k, obj in enumerate(objects):
@@ -166,6 +151,8 @@ def video_job(
                     threshold = float(getattr(tracker, "mask_threshold", 0.5))
                 trackers[k] = tracker
                 probs[k] = mask
+                if boxes is not None:
+                    boxes[k] = mask
             elif i > obj.start and trackers[k] is not None:
                 tracked.append(k)
         if tracked:
@@ -174,9 +161,13 @@ def video_job(
                 run.seconds += seconds
                 run.tracked += 1
                 probs[k] = _probability(res, shape, seq, i)
+                if boxes is not None:
+                    boxes[k] = box_mask(res.box, shape)
         if out_dir is not None:
             thr = 0.5 if threshold is None else threshold  # no tracker yet: masks are 0/1/-1
             write_labels(Path(out_dir) / f"{ids[i]}.png", fuse_labels(probs, labels, thr))
+        if boxes is not None:  # 0 / 1 / -1: any threshold in [0, 1) fuses them alike
+            write_labels(Path(box_out_dir) / f"{ids[i]}.png", fuse_labels(boxes, labels, 0.5))
         if bar is not None:
             bar.update(1)
     return run
@@ -206,13 +197,18 @@ def run_vos(
     layout: str = "davis",
     mask_threshold: float | None = None,
     batch_sequences: int = 1,
+    box_out_dir: str | Path | None = None,
 ) -> dict[str, VOSRun]:
     """Track this rank's shard of a `vos_index` and write its label PNGs in ``layout``
     -> {video: `VOSRun`}. ``batch_sequences`` > 1 tracks that many videos in lockstep (their
-    objects' crops in one batched network call per frame)."""
+    objects' crops in one batched network call per frame). ``box_out_dir``: also write the
+    tracked boxes filled as masks there, in the same layout (the "box filled as a mask"
+    baseline without tracking the videos again)."""
     if layout not in LAYOUTS:
         raise ValueError(f"VOS result layout must be one of {LAYOUTS}, got {layout!r}")
-    root = Path(out_dir) / ("Annotations" if layout == "youtube_vos" else "")
+    sub = "Annotations" if layout == "youtube_vos" else ""
+    root = Path(out_dir) / sub
+    box_root = None if box_out_dir is None else Path(box_out_dir) / sub
     shard = index.shard(rank, world_size)
     desc = f"VOS {name}" + (f" [rank {rank}/{world_size}]" if world_size > 1 else "")
     runs: dict[str, VOSRun] = {}
@@ -220,7 +216,14 @@ def run_vos(
         jobs = (
             (
                 seq.name,
-                video_job(factory, seq, root / seq.name, mask_threshold=mask_threshold, bar=bar),
+                video_job(
+                    factory,
+                    seq,
+                    root / seq.name,
+                    mask_threshold=mask_threshold,
+                    box_out_dir=None if box_root is None else box_root / seq.name,
+                    bar=bar,
+                ),
             )
             for seq in shard
         )

@@ -221,6 +221,8 @@ def test_synthetic_masks_and_box_as_mask_baseline(tmp_path: Path) -> None:
     assert box.fps == out["fake"].fps and box.tracker == "box"
     with pytest.raises(ValueError, match="box_of='nope'"):
         run_benchmark(trackers, index, spec, tmp_path, progress=False, box_of="nope")
+    with pytest.raises(ValueError, match="called 'box'"):
+        run_benchmark(trackers | {"box": StaticTracker}, index, spec, tmp_path, box_of="fake")
 
 
 @pytest.mark.parametrize("name", ["davis2017_val", "youtube_vos_val"])

@@ -157,7 +157,10 @@ def run_benchmark(
     bench = name or str(spec["name"])
     kind = benchmark_kind(spec)
     if box_of is not None and (box_of not in trackers or "box" in trackers):
-        raise ValueError(f"box_of={box_of!r} must name one of {sorted(trackers)}, none 'box'")
+        raise ValueError(
+            f"box_of={box_of!r} must name one of the trackers {sorted(trackers)}, "
+            "and none of them may be called 'box' (the baseline's name)"
+        )
     if kind == "ope":
         withheld = bool(spec.get("gt_withheld"))
         by_tracker = compare(
